@@ -1,0 +1,18 @@
+"""Settings for the test suite: the real PostgreSQL and Redis, fixed keys, fast hashing."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests use their own Redis database so they never see a developer's cached keys.
+CACHES = {"default": env.cache_url("TEST_CACHE_URL", default="redis://127.0.0.1:6379/15")}
+FIELD_ENCRYPTION_KEYS = ["ZGV2LW9ubHktYTF6YXAtZmllbGQta2V5LTAwMDAwMDA="]
+STACK_AUTH_PROJECT_ID = "test-project"
+STACK_AUTH_API_URL = "https://stack-auth.test"
+# Static files are not collected for tests; let WhiteNoise find them on demand.
+WHITENOISE_AUTOREFRESH = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

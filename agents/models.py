@@ -1,0 +1,139 @@
+"""A1Agent and its App: the seed's `a1_agents` and the existing `apps` table.
+
+The two rows point at each other (`a1_agents.app_id`, `apps.agent_id`, both unique) and
+cascade both ways in the database, so deleting either removes the pair and everything under
+the agent. Django's `on_delete` is `DO_NOTHING` on purpose: PostgreSQL does the cascade in
+one statement (see `a1zap.db_cascade`).
+"""
+
+import uuid
+
+from django.contrib.postgres.functions import RandomUUID, TransactionNow
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Length, Lower
+from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
+
+
+class AgentStatus(models.TextChoices):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ARCHIVED = "archived"
+
+
+class AgentType(models.TextChoices):
+    PERSONAL = "personal"
+    WORK = "work"
+
+
+class AppStatus(models.TextChoices):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+HANDLE_PATTERN = r"^[a-zA-Z0-9_]+$"
+HANDLE_MIN_LENGTH = 3
+HANDLE_MAX_LENGTH = 30
+
+
+class App(models.Model):
+    """The server that runs one agent. It authenticates with a key of which only a hash is kept."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
+    agent = models.OneToOneField(
+        "agents.A1Agent",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_column="agent_id",
+        related_name="+",
+    )
+    status = models.TextField(
+        choices=AppStatus.choices, default=AppStatus.ACTIVE, db_default=AppStatus.ACTIVE
+    )
+    # The first characters of the key, shown to owners and staff to tell keys apart.
+    key_prefix = models.TextField(blank=True, default="", db_default="")
+    # SHA-256 of the whole key; keys are long random strings, so a fast hash is enough.
+    key_hash = models.TextField(null=True, blank=True)
+    key_created_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=TransactionNow())
+    updated_at = models.DateTimeField(auto_now=True, db_default=TransactionNow())
+
+    class Meta:
+        db_table = "apps"
+        constraints = [
+            models.UniqueConstraint(fields=["key_hash"], name="apps_key_hash_key"),
+            models.CheckConstraint(
+                condition=Q(status__in=AppStatus.values), name="apps_valid_status"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"app {self.key_prefix or self.id}"
+
+
+class A1Agent(models.Model):
+    """An AI agent with a public @handle, owned by a Stack Auth user."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
+    owner_id = models.TextField()
+    app = models.OneToOneField(
+        App, on_delete=models.DO_NOTHING, db_column="app_id", related_name="+"
+    )
+
+    name = models.TextField()
+    handle = models.TextField()
+    description = models.TextField(null=True, blank=True)
+    avatar_url = models.TextField(null=True, blank=True)
+
+    email = models.TextField(null=True, blank=True)
+    phone_number = models.TextField(null=True, blank=True)
+    whatsapp_number = models.TextField(null=True, blank=True)
+
+    base_website = models.TextField(null=True, blank=True)
+    custom_website = models.TextField(null=True, blank=True)
+
+    onboarding_data = models.JSONField(null=True, blank=True)
+    settings = models.JSONField(null=True, blank=True, default=dict, db_default={})
+
+    status = models.TextField(
+        null=True,
+        choices=AgentStatus.choices,
+        default=AgentStatus.ACTIVE,
+        db_default=AgentStatus.ACTIVE,
+    )
+    agent_type = models.TextField(choices=AgentType.choices)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_default=TransactionNow())
+    updated_at = models.DateTimeField(auto_now=True, db_default=TransactionNow())
+
+    class Meta:
+        db_table = "a1_agents"
+        verbose_name = "agent"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(agent_type__in=AgentType.values), name="valid_agent_type"
+            ),
+            models.CheckConstraint(condition=Q(status__in=AgentStatus.values), name="valid_status"),
+            models.CheckConstraint(condition=Q(handle__regex=HANDLE_PATTERN), name="valid_handle"),
+            models.CheckConstraint(
+                condition=Q(
+                    GreaterThanOrEqual(Length("handle"), HANDLE_MIN_LENGTH),
+                    LessThanOrEqual(Length("handle"), HANDLE_MAX_LENGTH),
+                ),
+                name="valid_handle_length",
+            ),
+            # A plain UNIQUE constraint, not `unique=True`, which would add a redundant
+            # text_pattern_ops index.
+            models.UniqueConstraint(fields=["handle"], name="a1_agents_handle_key"),
+            # Handles are unique without regard to case; this index also serves lookups.
+            models.UniqueConstraint(Lower("handle"), name="a1_agents_handle_lower_key"),
+        ]
+        indexes = [
+            models.Index(fields=["owner_id"], name="idx_a1_agents_owner_id"),
+            models.Index(fields=["handle"], name="idx_a1_agents_handle"),
+            models.Index(fields=["status"], name="idx_a1_agents_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"@{self.handle}"

@@ -1,0 +1,13 @@
+"""Cascade deletes in the database itself, as the seed's DDL has them."""
+
+from django.db import migrations
+
+from a1zap.schema import CascadeOnDelete
+
+
+class Migration(migrations.Migration):
+    dependencies = [("integrations", "0001_initial")]
+
+    operations = [
+        CascadeOnDelete("agent_integrations", "agent_id", "a1_agents"),
+    ]
