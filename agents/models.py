@@ -14,6 +14,8 @@ from django.db.models import Q
 from django.db.models.functions import Length, Lower
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
+from a1zap.encryption import EncryptedTextField
+
 
 class AgentStatus(models.TextChoices):
     ACTIVE = "active"
@@ -86,9 +88,12 @@ class A1Agent(models.Model):
     description = models.TextField(null=True, blank=True)
     avatar_url = models.TextField(null=True, blank=True)
 
-    email = models.TextField(null=True, blank=True)
-    phone_number = models.TextField(null=True, blank=True)
-    whatsapp_number = models.TextField(null=True, blank=True)
+    # Contact details are Fernet ciphertext at rest (see a1zap.encryption); `email_hash` is
+    # a keyed hash of the normalised email so staff can find an agent by exact email.
+    email = EncryptedTextField(null=True, blank=True)
+    phone_number = EncryptedTextField(null=True, blank=True)
+    whatsapp_number = EncryptedTextField(null=True, blank=True)
+    email_hash = models.TextField(null=True, blank=True, editable=False)
 
     base_website = models.TextField(null=True, blank=True)
     custom_website = models.TextField(null=True, blank=True)
@@ -133,6 +138,7 @@ class A1Agent(models.Model):
             models.Index(fields=["owner_id"], name="idx_a1_agents_owner_id"),
             models.Index(fields=["handle"], name="idx_a1_agents_handle"),
             models.Index(fields=["status"], name="idx_a1_agents_status"),
+            models.Index(fields=["email_hash"], name="idx_a1_agents_email_hash"),
         ]
 
     def __str__(self) -> str:

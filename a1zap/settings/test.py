@@ -1,12 +1,18 @@
 """Settings for the test suite: the real PostgreSQL and Redis, fixed keys, fast hashing."""
 
+import os
+
 from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-# Tests use their own Redis database so they never see a developer's cached keys.
-CACHES = {"default": env.cache_url("TEST_CACHE_URL", default="redis://127.0.0.1:6379/15")}
+# Tests use their own Redis databases, one per pytest-xdist worker (gw0 -> 15, gw1 -> 14, ...),
+# so that clearing the cache in one worker never touches another's counters.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+CACHES = {
+    "default": env.cache_url("TEST_CACHE_URL", default=f"redis://127.0.0.1:6379/{15 - _WORKER % 8}")
+}
 FIELD_ENCRYPTION_KEYS = ["ZGV2LW9ubHktYTF6YXAtZmllbGQta2V5LTAwMDAwMDA="]
 STACK_AUTH_PROJECT_ID = "test-project"
 STACK_AUTH_API_URL = "https://stack-auth.test"

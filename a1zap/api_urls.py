@@ -1,0 +1,20 @@
+"""Routes of the versioned API, `/api/v1/`."""
+
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from agents.api import views as agent_views
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("agents", agent_views.AgentViewSet, basename="agent")
+
+urlpatterns = [
+    path("handles/<str:handle>/", agent_views.HandleAvailabilityView.as_view(), name="handle"),
+    path(
+        "public/agents/<str:handle>/",
+        agent_views.PublicAgentView.as_view(),
+        name="public-agent",
+    ),
+    *router.urls,
+]

@@ -1,0 +1,101 @@
+"""Writes to the Stack Auth user mirror, and what deleting a user means for our data.
+
+Tokens and webhooks both feed the mirror. Every write is one `INSERT … ON CONFLICT`
+statement, so concurrent requests for the same user never race on a read-then-write, and a
+deleted user's row (a tombstone) is never brought back by a late token or webhook.
+"""
+
+from django.core.cache import cache
+from django.db import connection, transaction
+
+from agents.services import agent_delete_all_for_owner
+from billing.services import subscription_cancel_for_user
+
+# Access tokens live about 10 minutes, so an hour covers every token issued before deletion.
+DELETED_MARK_TIMEOUT = 3600
+
+
+def deleted_user_cache_key(user_id: str) -> str:
+    """Return the cache key that marks a user as deleted for the authentication layer."""
+    return f"stack_auth:deleted:{user_id}"
+
+
+@transaction.atomic
+def stack_user_touch(*, user_id: str, email: str | None, display_name: str | None) -> bool:
+    """Record that the user was seen now, with the email and name of their token.
+
+    Return False, and change nothing, when the user is deleted (their row is a tombstone).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO stack_users (id, email, display_name, first_seen_at, last_seen_at,
+                                     updated_at)
+            VALUES (%s, %s, %s, now(), now(), now())
+            ON CONFLICT (id) DO UPDATE
+                SET email = EXCLUDED.email,
+                    display_name = EXCLUDED.display_name,
+                    last_seen_at = EXCLUDED.last_seen_at,
+                    updated_at = EXCLUDED.updated_at
+                WHERE stack_users.deleted_at IS NULL
+            RETURNING id
+            """,
+            [user_id, email, display_name],
+        )
+        # With the WHERE on the update, a tombstone makes the statement return no row.
+        return cursor.fetchone() is not None
+
+
+@transaction.atomic
+def stack_user_sync(*, user_id: str, email: str | None, display_name: str | None) -> bool:
+    """Create or update the user from Stack Auth's data (a webhook), leaving tombstones alone.
+
+    Being described by a webhook is not being seen: `last_seen_at` changes only on insert.
+    Return False when the user is deleted and nothing was written.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO stack_users (id, email, display_name, first_seen_at, last_seen_at,
+                                     updated_at)
+            VALUES (%s, %s, %s, now(), now(), now())
+            ON CONFLICT (id) DO UPDATE
+                SET email = EXCLUDED.email,
+                    display_name = EXCLUDED.display_name,
+                    updated_at = EXCLUDED.updated_at
+                WHERE stack_users.deleted_at IS NULL
+            RETURNING id
+            """,
+            [user_id, email, display_name],
+        )
+        return cursor.fetchone() is not None
+
+
+@transaction.atomic
+def stack_user_delete(*, user_id: str) -> int:
+    """Mark the user deleted, cancel their subscription, delete all their agents; count them.
+
+    Safe to repeat: a second call finds nothing left to cancel or delete. The tombstone is
+    written even for a user never seen here, so a late `user.updated` cannot create them.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO stack_users (id, first_seen_at, last_seen_at, deleted_at, updated_at)
+            VALUES (%s, now(), now(), now(), now())
+            ON CONFLICT (id) DO UPDATE
+                SET deleted_at = COALESCE(stack_users.deleted_at, EXCLUDED.deleted_at),
+                    updated_at = EXCLUDED.updated_at
+            """,
+            [user_id],
+        )
+    subscription_cancel_for_user(user_id=user_id, reason="stack_auth_user_deleted")
+    agents_deleted = agent_delete_all_for_owner(owner_id=user_id)
+    # Tokens issued before the deletion stay valid for minutes; the mark lets the
+    # authentication layer refuse them without a database read per request. A cache outage
+    # must not fail the committed deletion: the tombstone still stops the next mirror touch.
+    transaction.on_commit(
+        lambda: cache.set(deleted_user_cache_key(user_id), True, timeout=DELETED_MARK_TIMEOUT),
+        robust=True,
+    )
+    return agents_deleted

@@ -1,0 +1,109 @@
+"""Receive Stack Auth's webhooks (sent through Svix) at `POST /stack-auth/webhook/`.
+
+`user.created` and `user.updated` refresh the user mirror; `user.deleted` cancels the user's
+subscription and deletes their agents. Other events are acknowledged and ignored. Nothing
+is read from the body before its Svix signature is verified.
+"""
+
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from svix.webhooks import Webhook, WebhookVerificationError
+
+from accounts.services import stack_user_delete, stack_user_sync
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADERS = ("svix-id", "svix-timestamp", "svix-signature")
+USER_UPSERT_EVENTS = frozenset({"user.created", "user.updated"})
+USER_DELETED_EVENT = "user.deleted"
+
+
+class InvalidPayload(Exception):
+    """The signed body is not the event shape we expect."""
+
+
+def _error(status: int, code: str, detail: str) -> JsonResponse:
+    return JsonResponse({"code": code, "detail": detail}, status=status)
+
+
+def _optional_text(data: dict[str, Any], field: str) -> str | None:
+    value = data.get(field)
+    # PostgreSQL text cannot hold NUL characters.
+    if value is not None and (not isinstance(value, str) or "\x00" in value):
+        raise InvalidPayload(f"`data.{field}` must be a string or null.")
+    return value
+
+
+def _parse_event(body: bytes) -> tuple[str, Any]:
+    """Return the event's type and data, or raise InvalidPayload."""
+    try:
+        event = json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidPayload("The body is not valid JSON.") from None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise InvalidPayload("The body must be an object with a string `type`.")
+    return event["type"], event.get("data")
+
+
+def _user_fields(data: Any) -> tuple[str, str | None, str | None]:
+    """Return a user event's id, primary email and display name, or raise InvalidPayload."""
+    if not isinstance(data, dict):
+        raise InvalidPayload("The body must have a `data` object.")
+    user_id = data.get("id")
+    if not isinstance(user_id, str) or not user_id or "\x00" in user_id:
+        raise InvalidPayload("`data.id` is required.")
+    return user_id, _optional_text(data, "primary_email"), _optional_text(data, "display_name")
+
+
+@csrf_exempt
+def stack_auth_webhook(request: HttpRequest) -> JsonResponse:
+    """Verify a Stack Auth webhook and apply it to the user mirror and the user's data."""
+    if request.method != "POST":
+        response = _error(405, "method_not_allowed", "Only POST is allowed.")
+        response["Allow"] = "POST"
+        return response
+
+    secret: str = settings.STACK_AUTH_WEBHOOK_SECRET
+    if not secret:
+        return _error(
+            503,
+            "webhook_unavailable",
+            "Stack Auth webhooks are not accepted: STACK_AUTH_WEBHOOK_SECRET is not configured.",
+        )
+    try:
+        webhook = Webhook(secret)
+    except Exception:
+        # svix refuses a secret that is not base64; that is our configuration, not the sender's.
+        logger.exception("STACK_AUTH_WEBHOOK_SECRET is not a valid Svix secret")
+        return _error(
+            503,
+            "webhook_unavailable",
+            "Stack Auth webhooks are not accepted: STACK_AUTH_WEBHOOK_SECRET is not valid.",
+        )
+
+    body = request.body
+    headers = {name: request.headers.get(name, "") for name in SIGNATURE_HEADERS}
+    try:
+        webhook.verify(body, headers)
+    # svix lets malformed signatures and non-UTF-8 bodies escape as ValueError.
+    except (WebhookVerificationError, ValueError) as error:
+        logger.info("Refused a Stack Auth webhook: %s", error)
+        return _error(400, "invalid_signature", "The webhook signature is missing or invalid.")
+
+    try:
+        event_type, data = _parse_event(body)
+        if event_type in USER_UPSERT_EVENTS:
+            user_id, email, display_name = _user_fields(data)
+            stack_user_sync(user_id=user_id, email=email, display_name=display_name)
+        elif event_type == USER_DELETED_EVENT:
+            user_id, _, _ = _user_fields(data)
+            agents_deleted = stack_user_delete(user_id=user_id)
+            logger.info("Stack Auth user %s deleted with %d agents", user_id, agents_deleted)
+    except InvalidPayload as error:
+        return _error(400, "validation_error", str(error))
+    return JsonResponse({"status": "ok"})

@@ -1,0 +1,100 @@
+from typing import Any
+
+from rest_framework import serializers
+
+from a1zap.api_input import BoundedJSONField, StrictFieldsMixin
+from agents.handles import handle_problem
+from agents.models import HANDLE_MAX_LENGTH, A1Agent, AgentType, App
+
+PHONE_REGEX = r"^\+?[0-9][0-9 ().-]{5,24}$"
+
+
+class AppSerializer(serializers.ModelSerializer[App]):
+    class Meta:
+        model = App
+        fields = ("id", "status", "key_prefix", "key_created_at")
+        read_only_fields = fields
+
+
+class AgentSerializer(serializers.ModelSerializer[A1Agent]):
+    """An agent as its owner (or staff) sees it, contact details decrypted."""
+
+    app = AppSerializer(read_only=True)
+
+    class Meta:
+        model = A1Agent
+        fields: tuple[str, ...] = (
+            "id", "owner_id", "name", "handle", "description", "avatar_url", "email",
+            "phone_number", "whatsapp_number", "base_website", "custom_website",
+            "onboarding_data", "settings", "status", "agent_type", "app", "created_at",
+            "updated_at",
+        )  # fmt: skip
+        read_only_fields: tuple[str, ...] = fields
+
+
+class AgentCreatedSerializer(AgentSerializer):
+    """The answer to a create or a key rotation: the agent plus its app key, shown once."""
+
+    app_key = serializers.CharField(
+        read_only=True, help_text="The app's key. It is shown only now; store it safely."
+    )
+
+    class Meta(AgentSerializer.Meta):
+        fields = (*AgentSerializer.Meta.fields, "app_key")
+        read_only_fields = fields
+
+
+class AgentWriteSerializer(StrictFieldsMixin, serializers.Serializer[A1Agent]):
+    """What an owner may set on create (all) and update (any subset)."""
+
+    name = serializers.CharField(max_length=200)
+    handle = serializers.CharField(max_length=HANDLE_MAX_LENGTH)
+    agent_type = serializers.ChoiceField(choices=AgentType.choices)
+    description = serializers.CharField(
+        max_length=5000, required=False, allow_null=True, allow_blank=True
+    )
+    avatar_url = serializers.URLField(max_length=2048, required=False, allow_null=True)
+    email = serializers.EmailField(max_length=254, required=False, allow_null=True)
+    phone_number = serializers.RegexField(
+        PHONE_REGEX, max_length=25, required=False, allow_null=True
+    )
+    whatsapp_number = serializers.RegexField(
+        PHONE_REGEX, max_length=25, required=False, allow_null=True
+    )
+    base_website = serializers.URLField(max_length=2048, required=False, allow_null=True)
+    custom_website = serializers.URLField(max_length=2048, required=False, allow_null=True)
+    onboarding_data = BoundedJSONField(required=False, allow_null=True)
+    settings = BoundedJSONField(required=False, require_object=True)
+
+    def validate_handle(self, value: str) -> str:
+        problem = handle_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # An empty string means "no value" for optional text: store NULL, not "".
+        return {key: (None if value == "" else value) for key, value in attrs.items()}
+
+
+class PublicAgentSerializer(serializers.ModelSerializer[A1Agent]):
+    """What anyone may see of an active agent: no contact details, owner or settings."""
+
+    class Meta:
+        model = A1Agent
+        fields = (
+            "id", "name", "handle", "description", "avatar_url", "agent_type",
+            "base_website", "custom_website", "created_at",
+        )  # fmt: skip
+        read_only_fields = fields
+
+
+class HandleAvailabilitySerializer(serializers.Serializer[Any]):
+    handle = serializers.CharField()
+    available = serializers.BooleanField()
+    reason = serializers.ChoiceField(
+        choices=["invalid", "reserved", "taken"],
+        allow_null=True,
+        help_text="Why the handle cannot be used; null when it is available.",
+    )
+    detail = serializers.CharField(allow_null=True)

@@ -1,0 +1,157 @@
+from typing import Any
+
+from django.db.models import QuerySet
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from a1zap.permissions import IsOwner, IsOwnerOrStaff
+from a1zap.principals import owner_of
+from agents import selectors, services
+from agents.api.serializers import (
+    AgentCreatedSerializer,
+    AgentSerializer,
+    AgentWriteSerializer,
+    HandleAvailabilitySerializer,
+    PublicAgentSerializer,
+)
+from agents.handles import RESERVED_HANDLES, handle_problem
+from agents.models import A1Agent, AgentStatus, AgentType
+
+UUID_PATH_REGEX = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+
+
+class AgentFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=AgentStatus.choices)
+    agent_type = filters.ChoiceFilter(choices=AgentType.choices)
+
+    class Meta:
+        model = A1Agent
+        fields = ("status", "agent_type")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List your agents", responses=AgentSerializer(many=True)),
+    retrieve=extend_schema(summary="Read one agent", responses=AgentSerializer),
+    create=extend_schema(
+        summary="Create an agent and its app",
+        request=AgentWriteSerializer,
+        responses={201: AgentCreatedSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change an agent's details",
+        request=AgentWriteSerializer(partial=True),
+        responses=AgentSerializer,
+    ),
+    destroy=extend_schema(summary="Delete an agent, its app and all its data"),
+)
+class AgentViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet[A1Agent],
+):
+    """Owners' agents. Another owner's agent is 404 on every route; staff see all."""
+
+    serializer_class = AgentSerializer
+    permission_classes = [IsOwnerOrStaff]
+    filterset_class = AgentFilter
+    lookup_value_regex = UUID_PATH_REGEX
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[A1Agent]:
+        return selectors.agent_queryset_for(self.request.user)
+
+    def get_permissions(self) -> Any:
+        if self.action == "create":
+            return [IsOwner()]
+        return super().get_permissions()
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        owner = owner_of(request.user)
+        assert owner is not None  # IsOwner
+        serializer = AgentWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        agent, app_key = services.agent_create(owner_id=owner.id, **serializer.validated_data)
+        agent.app_key = app_key  # type: ignore[attr-defined]
+        return Response(AgentCreatedSerializer(agent).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = AgentWriteSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        agent = services.agent_update(agent=self.get_object(), **serializer.validated_data)
+        return Response(AgentSerializer(agent).data)
+
+    def perform_destroy(self, instance: A1Agent) -> None:
+        services.agent_delete(agent=instance)
+
+    @extend_schema(summary="Pause an agent", request=None, responses=AgentSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        return Response(AgentSerializer(services.agent_pause(agent=self.get_object())).data)
+
+    @extend_schema(
+        summary="Resume a paused or archived agent", request=None, responses=AgentSerializer
+    )
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        return Response(AgentSerializer(services.agent_resume(agent=self.get_object())).data)
+
+    @extend_schema(summary="Archive an agent", request=None, responses=AgentSerializer)
+    @action(detail=True, methods=["post"])
+    def archive(self, request: Request, pk: str | None = None) -> Response:
+        return Response(AgentSerializer(services.agent_archive(agent=self.get_object())).data)
+
+    @extend_schema(
+        summary="Give the agent's app a new key",
+        description="The old key stops working at once. The new key is shown only here.",
+        request=None,
+        responses=AgentCreatedSerializer,
+    )
+    @action(detail=True, methods=["post"], url_path="rotate-key")
+    def rotate_key(self, request: Request, pk: str | None = None) -> Response:
+        agent, app_key = services.agent_rotate_key(agent=self.get_object())
+        agent.app_key = app_key  # type: ignore[attr-defined]
+        return Response(AgentCreatedSerializer(agent).data)
+
+
+class HandleAvailabilityView(APIView):
+    """Tell whether a handle can be taken: well-formed, not reserved, not in use."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(summary="Check a handle", responses=HandleAvailabilitySerializer)
+    def get(self, request: Request, handle: str) -> Response:
+        reason = None
+        detail = handle_problem(handle)
+        if detail:
+            reason = "reserved" if handle.casefold() in RESERVED_HANDLES else "invalid"
+        elif selectors.handle_is_taken(handle):
+            reason, detail = "taken", "This handle is already taken."
+        body = {"handle": handle, "available": reason is None, "reason": reason, "detail": detail}
+        return Response(HandleAvailabilitySerializer(body).data)
+
+
+class PublicAgentView(APIView):
+    """The public profile of an active agent; 404 for paused, archived or unknown handles."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        summary="Public profile of an agent",
+        responses={200: PublicAgentSerializer, 404: OpenApiResponse(description="No such agent")},
+    )
+    def get(self, request: Request, handle: str) -> Response:
+        agent = selectors.agent_public_by_handle(handle)
+        if agent is None:
+            return Response(
+                {"code": "not_found", "detail": "No active agent has this handle."},
+                status=status.HTTP_404_NOT_FOUND,
+            )
+        return Response(PublicAgentSerializer(agent).data)

@@ -1,0 +1,196 @@
+"""Writes to agents and their apps: creation, lifecycle, keys, deletion.
+
+Every rule about agents lives here, so the API, the admin and webhooks share one behaviour.
+Plan limits hold under concurrency because every service that can add to an owner's count
+first locks the owner's subscription row (creating it if missing), then counts: two requests
+racing for the last slot run one after the other. Locks are always taken in the same order,
+subscription first, then the agent, so two services never wait on each other in a cycle.
+"""
+
+import uuid
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from a1zap.encryption import lookup_hash
+from agents.app_keys import app_key_generate
+from agents.errors import AgentLimitReached, FieldInvalid, InvalidStatusTransition
+from agents.handles import handle_problem
+from agents.models import A1Agent, AgentStatus, App
+from agents.selectors import agent_counts_for_owner
+from billing.selectors import AgentLimits, agent_limits_for
+from billing.services import subscription_lock_for_user
+
+# Fields an owner may change with agent_update; status moves only through the lifecycle.
+UPDATABLE_FIELDS = frozenset(
+    {
+        "name", "handle", "description", "avatar_url", "email", "phone_number",
+        "whatsapp_number", "base_website", "custom_website", "onboarding_data", "settings",
+        "agent_type",
+    }
+)  # fmt: skip
+
+
+def _ensure_room_for(
+    *, owner_id: str, agent_type: str, excluding_agent_id: uuid.UUID | None = None
+) -> None:
+    """Lock the owner's subscription, then refuse if one more agent of this type won't fit.
+
+    `excluding_agent_id` is the agent being resumed or retyped: it is counted as the new one.
+    """
+    subscription = subscription_lock_for_user(user_id=owner_id)
+    limits = agent_limits_for(subscription)
+    counts = agent_counts_for_owner(owner_id, excluding_agent_id=excluding_agent_id)
+    for scope, limit in ((agent_type, limits.for_type(agent_type)), ("total", limits.total)):
+        if not AgentLimits.allows(limit, counts[scope] + 1):
+            kind = "agents in total" if scope == "total" else f"{scope} agents"
+            raise AgentLimitReached(
+                f"The {subscription.plan_id} plan allows {limit} {kind} that are not archived;"
+                f" you have {counts[scope]}.",
+                limit=limit,
+                count=counts[scope],
+                scope=scope,
+                plan=subscription.plan_id,
+            )
+
+
+def _check_handle(handle: str) -> None:
+    problem = handle_problem(handle)
+    if problem:
+        raise FieldInvalid("handle", problem)
+
+
+def _save_catching_taken_handle(agent: A1Agent, **save_kwargs: Any) -> None:
+    """Save, turning a unique-handle violation (a race or a case clash) into a 400."""
+    try:
+        with transaction.atomic():
+            agent.save(**save_kwargs)
+    except IntegrityError as error:
+        if "handle" in str(error):
+            raise FieldInvalid("handle", "This handle is already taken.") from None
+        raise
+
+
+@transaction.atomic
+def agent_create(
+    *, owner_id: str, name: str, handle: str, agent_type: str, **fields: Any
+) -> tuple[A1Agent, str]:
+    """Create the agent and its app in one transaction; return the agent and the app key.
+
+    The key is returned here only; just its hash and a short prefix are stored.
+    """
+    unknown = set(fields) - UPDATABLE_FIELDS
+    if unknown:
+        raise TypeError(f"agent_create() got unexpected fields: {sorted(unknown)}")
+    _check_handle(handle)
+    _ensure_room_for(owner_id=owner_id, agent_type=agent_type)
+
+    key = app_key_generate()
+    agent_id = uuid.uuid4()
+    # The two rows point at each other; the foreign keys are deferred to commit time.
+    app = App.objects.create(
+        agent_id=agent_id, key_prefix=key.prefix, key_hash=key.hash, key_created_at=timezone.now()
+    )
+    agent = A1Agent(
+        id=agent_id,
+        owner_id=owner_id,
+        app=app,
+        name=name,
+        handle=handle,
+        agent_type=agent_type,
+        **fields,
+    )
+    agent.email_hash = lookup_hash(agent.email)
+    _save_catching_taken_handle(agent, force_insert=True)
+    return agent, key.plaintext
+
+
+def _locked(agent: A1Agent) -> A1Agent:
+    return A1Agent.objects.select_for_update().select_related("app").get(pk=agent.pk)
+
+
+@transaction.atomic
+def agent_update(*, agent: A1Agent, **changes: Any) -> A1Agent:
+    """Change an agent's details; a new handle or type is checked like a new agent's."""
+    unknown = set(changes) - UPDATABLE_FIELDS
+    if unknown:
+        raise TypeError(f"agent_update() got unexpected fields: {sorted(unknown)}")
+    new_type = changes.get("agent_type")
+    if new_type is not None and new_type != agent.agent_type and agent.status != "archived":
+        _ensure_room_for(owner_id=agent.owner_id, agent_type=new_type, excluding_agent_id=agent.pk)
+    agent = _locked(agent)
+    if "handle" in changes and changes["handle"] != agent.handle:
+        _check_handle(changes["handle"])
+    for field, value in changes.items():
+        setattr(agent, field, value)
+    if "email" in changes:
+        agent.email_hash = lookup_hash(agent.email)
+    _save_catching_taken_handle(agent)
+    return agent
+
+
+@transaction.atomic
+def agent_pause(*, agent: A1Agent) -> A1Agent:
+    """Stop the agent: its app's usage and messages are refused and it accrues no billing."""
+    agent = _locked(agent)
+    if agent.status == AgentStatus.PAUSED:
+        return agent
+    if agent.status == AgentStatus.ARCHIVED:
+        raise InvalidStatusTransition("An archived agent cannot be paused; resume it first.")
+    agent.status = AgentStatus.PAUSED
+    agent.save(update_fields=["status", "updated_at"])
+    return agent
+
+
+@transaction.atomic
+def agent_resume(*, agent: A1Agent) -> A1Agent:
+    """Make a paused or archived agent active again, if the owner's plan has room for it."""
+    if agent.status == AgentStatus.ACTIVE:
+        return _locked(agent)
+    _ensure_room_for(
+        owner_id=agent.owner_id, agent_type=agent.agent_type, excluding_agent_id=agent.pk
+    )
+    agent = _locked(agent)
+    if agent.status != AgentStatus.ACTIVE:
+        agent.status = AgentStatus.ACTIVE
+        agent.save(update_fields=["status", "updated_at"])
+    return agent
+
+
+@transaction.atomic
+def agent_archive(*, agent: A1Agent) -> A1Agent:
+    """Archive the agent: it keeps its data, stops working and frees its slot in the plan."""
+    agent = _locked(agent)
+    if agent.status != AgentStatus.ARCHIVED:
+        agent.status = AgentStatus.ARCHIVED
+        agent.save(update_fields=["status", "updated_at"])
+    return agent
+
+
+@transaction.atomic
+def agent_rotate_key(*, agent: A1Agent) -> tuple[A1Agent, str]:
+    """Give the agent's app a new key; the old one stops working when this commits."""
+    agent = _locked(agent)
+    key = app_key_generate()
+    App.objects.filter(pk=agent.app_id).update(
+        key_prefix=key.prefix,
+        key_hash=key.hash,
+        key_created_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    agent.app.refresh_from_db()
+    return agent, key.plaintext
+
+
+@transaction.atomic
+def agent_delete(*, agent: A1Agent) -> None:
+    """Delete the agent, its app and all its data in one statement (the database cascades)."""
+    A1Agent.objects.filter(pk=agent.pk).delete()
+
+
+@transaction.atomic
+def agent_delete_all_for_owner(*, owner_id: str) -> int:
+    """Delete every agent of an owner with its app and all its data; return how many."""
+    deleted, _ = A1Agent.objects.filter(owner_id=owner_id).delete()
+    return deleted

@@ -1,0 +1,69 @@
+"""Fixtures shared by the whole test suite."""
+
+import importlib
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.core.cache import cache
+from pytest_django.fixtures import Settings as SettingsWrapper
+from rest_framework.test import APIClient
+
+from tests.stack_auth import StackAuthFake
+
+# --- Stack Auth ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def stack_auth_server() -> Iterator[StackAuthFake]:
+    """Serve one fake Stack Auth JWKS endpoint for the whole session."""
+    fake = StackAuthFake()
+    fake.serve()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(autouse=True)
+def _stack_auth_settings(settings: SettingsWrapper, stack_auth_server: StackAuthFake) -> None:
+    """Point every test at the fake Stack Auth, with an empty cache and a healthy endpoint."""
+    settings.STACK_AUTH_API_URL = stack_auth_server.base_url
+    settings.STACK_AUTH_PROJECT_ID = stack_auth_server.project_id
+    # Each xdist worker has its own Redis database (see settings/test.py): clearing is safe.
+    cache.clear()
+    stack_auth_server.reset()
+
+
+@pytest.fixture
+def stack_auth(stack_auth_server: StackAuthFake) -> StackAuthFake:
+    """Return the fake Stack Auth, to mint tokens or make its JWKS endpoint fail."""
+    return stack_auth_server
+
+
+@pytest.fixture
+def owner_headers(stack_auth: StackAuthFake) -> Callable[..., dict[str, str]]:
+    """Return a function giving Django test client headers that authenticate an owner."""
+
+    def headers(sub: str = "user_1") -> dict[str, str]:
+        return {"HTTP_X_STACK_ACCESS_TOKEN": stack_auth.token(sub)}
+
+    return headers
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    """Return a DRF test client."""
+    return APIClient()
+
+
+# --- database --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def default_plans(transactional_db: None) -> None:
+    """Re-seed the default plans, which a transactional test's flush removes.
+
+    Uses the data migration's own function, so the numbers live in one place.
+    """
+    from django.apps import apps as django_apps
+
+    migration = importlib.import_module("billing.migrations.0002_default_plans")
+    migration.insert_default_plans(django_apps, None)
