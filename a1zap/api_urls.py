@@ -1,6 +1,6 @@
-"""Routes of the versioned API, `/api/v1/`."""
+"""Routes of the versioned API, `/api/v1/`. Each domain app owns its own routes."""
 
-from django.urls import path
+from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from agents.api import views as agent_views
@@ -17,4 +17,5 @@ urlpatterns = [
         name="public-agent",
     ),
     *router.urls,
+    path("", include("usage.api.urls")),
 ]

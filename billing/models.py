@@ -41,15 +41,47 @@ class SubscriptionPlan(models.Model):
     features = models.JSONField(null=True, blank=True, default=list, db_default=[])
     is_active = models.BooleanField(null=True, default=True, db_default=True)
 
+    # Beyond the seed: what usage, quotas and billing need.
+    # `max_messages_per_month` is the month's included messages (NULL = unlimited). Past it, a
+    # hard-capped plan refuses messages (429 quota_exceeded); otherwise the monthly close bills
+    # each extra message at `overage_price_per_message`.
+    messages_hard_cap = models.BooleanField(default=False, db_default=False)
+    overage_price_per_message = models.DecimalField(
+        max_digits=10, decimal_places=6, default=0, db_default=0
+    )
+    # Unit prices behind agent_usage.estimated_cost.
+    price_per_message = models.DecimalField(
+        max_digits=10, decimal_places=6, default=0, db_default=0
+    )
+    price_per_api_call = models.DecimalField(
+        max_digits=10, decimal_places=6, default=0, db_default=0
+    )
+    price_per_compute_second = models.DecimalField(
+        max_digits=10, decimal_places=6, default=0, db_default=0
+    )
+    # Requests per minute, per owner and per app.
+    owner_requests_per_minute = models.IntegerField(default=120, db_default=120)
+    app_requests_per_minute = models.IntegerField(default=600, db_default=600)
+
     created_at = models.DateTimeField(auto_now_add=True, db_default=TransactionNow())
     updated_at = models.DateTimeField(auto_now=True, db_default=TransactionNow())
 
     class Meta:
         db_table = "subscription_plans"
         ordering = ["price_monthly", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(owner_requests_per_minute__gt=0, app_requests_per_minute__gt=0),
+                name="subscription_plans_positive_rates",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def stripe_lookup_key(self, interval: str) -> str:
+        """The lookup key of this plan's Stripe Price for `month` or `year`."""
+        return f"a1zap_{self.id}_{interval}"
 
 
 class UserSubscription(models.Model):

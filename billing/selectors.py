@@ -1,8 +1,13 @@
 """Reads about plans and subscriptions that other apps rely on."""
 
+import logging
 from dataclasses import dataclass
 
+from django.core.cache import cache
+
 from billing.models import UNLIMITED, PlanId, SubscriptionPlan, UserSubscription
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,3 +59,43 @@ def agent_limits_for(subscription: UserSubscription | None) -> AgentLimits:
         work=pick(subscription.max_work_agents, plan_limits.work),
         total=pick(subscription.max_total_agents, plan_limits.total),
     )
+
+
+@dataclass(frozen=True)
+class RequestRates:
+    """Requests per minute a user's plan allows, for the owner and for each of their apps."""
+
+    owner_per_minute: int
+    app_per_minute: int
+
+
+def _request_rates_from_database(user_id: str) -> RequestRates:
+    plan_id = (
+        UserSubscription.objects.filter(user_id=user_id).values_list("plan_id", flat=True).first()
+        or PlanId.FREE
+    )
+    owner, app = SubscriptionPlan.objects.values_list(
+        "owner_requests_per_minute", "app_requests_per_minute"
+    ).get(pk=plan_id)
+    return RequestRates(owner_per_minute=owner, app_per_minute=app)
+
+
+RATES_CACHE_SECONDS = 60
+
+
+def request_rates_for_user(user_id: str) -> RequestRates:
+    """The user's rate limits, cached for a minute; read from the database if the cache fails."""
+    key = f"billing:rates:{user_id}"
+    try:
+        cached = cache.get(key)
+    except Exception:
+        logger.warning("Cache unavailable; reading rate limits from the database", exc_info=True)
+        return _request_rates_from_database(user_id)
+    if cached is not None:
+        return RequestRates(*cached)
+    rates = _request_rates_from_database(user_id)
+    try:
+        cache.set(key, (rates.owner_per_minute, rates.app_per_minute), RATES_CACHE_SECONDS)
+    except Exception:
+        logger.warning("Cache unavailable; rate limits not cached", exc_info=True)
+    return rates

@@ -2,9 +2,12 @@
 
 import importlib
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from django.apps import AppConfig
 from django.core.cache import cache
+from django.db.models.signals import post_migrate
 from pytest_django.fixtures import Settings as SettingsWrapper
 from rest_framework.test import APIClient
 
@@ -57,13 +60,35 @@ def api_client() -> APIClient:
 # --- database --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def default_plans(transactional_db: None) -> None:
-    """Re-seed the default plans, which a transactional test's flush removes.
+def _seed_reference_data(sender: AppConfig, **kwargs: Any) -> None:
+    """Re-seed what the data migrations write, with the migrations' own functions.
 
-    Uses the data migration's own function, so the numbers live in one place.
+    A transactional test ends with `flush`, which empties every table, then emits
+    post_migrate; without this the next test (or the next --reuse-db run) has no plans.
     """
+    if sender.name != "billing":
+        return
     from django.apps import apps as django_apps
 
-    migration = importlib.import_module("billing.migrations.0002_default_plans")
-    migration.insert_default_plans(django_apps, None)
+    importlib.import_module("billing.migrations.0002_default_plans").insert_default_plans(
+        django_apps, None
+    )
+    importlib.import_module("billing.migrations.0004_plan_quotas_and_rates").set_plan_terms(
+        django_apps, None
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reference_data_survives_flush() -> Iterator[None]:
+    post_migrate.connect(_seed_reference_data, dispatch_uid="tests-seed-reference-data")
+    yield
+    post_migrate.disconnect(dispatch_uid="tests-seed-reference-data")
+
+
+@pytest.fixture
+def default_plans(transactional_db: None) -> None:
+    """Make sure the default plans exist (they do: see _seed_reference_data); kept for clarity
+    in transactional tests, whose data setup depends on them."""
+    from django.apps import apps as django_apps
+
+    _seed_reference_data(django_apps.get_app_config("billing"))

@@ -22,6 +22,8 @@ class AgentUsage(models.Model):
     message_count = models.IntegerField(null=True, default=0, db_default=0)
     api_calls = models.IntegerField(null=True, default=0, db_default=0)
     storage_bytes = models.BigIntegerField(null=True, default=0, db_default=0)
+    # When the storage gauge was measured: a report older than the kept value does not win.
+    storage_measured_at = models.DateTimeField(null=True, blank=True)
     compute_seconds = models.IntegerField(null=True, default=0, db_default=0)
 
     estimated_cost = models.DecimalField(
@@ -42,3 +44,44 @@ class AgentUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent_id} on {self.date}"
+
+
+class UsageEventId(models.Model):
+    """A client event id already counted for an agent: a repeat is a duplicate, forever
+    within the 35-day window (older events are refused anyway, so older ids are pruned)."""
+
+    pk = models.CompositePrimaryKey("agent_id", "event_id")
+    agent = models.ForeignKey(
+        "agents.A1Agent", on_delete=models.DO_NOTHING, db_column="agent_id", db_index=False
+    )
+    event_id = models.TextField()
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True, db_default=TransactionNow())
+
+    class Meta:
+        db_table = "usage_event_ids"
+        indexes = [models.Index(fields=["occurred_at"], name="usage_event_ids_occurred")]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}/{self.event_id}"
+
+
+class UserMonthlyUsage(models.Model):
+    """A running count of one user's messages in one calendar month (UTC), across agents.
+
+    Kept in the same transaction as agent_usage, so a quota check is one indexed read, not a
+    month-long SUM per message.
+    """
+
+    pk = models.CompositePrimaryKey("user_id", "month")
+    user_id = models.TextField()
+    month = models.DateField(help_text="The first day of the month.")
+    message_count = models.BigIntegerField(default=0, db_default=0)
+    updated_at = models.DateTimeField(auto_now=True, db_default=TransactionNow())
+
+    class Meta:
+        db_table = "user_monthly_usage"
+        verbose_name_plural = "user monthly usage"
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.month:%Y-%m}"

@@ -23,6 +23,12 @@ DATABASE_URL_DEFAULT = "postgres://root@127.0.0.1:5432/a1zap"
 DATABASES = {"default": env.db_url("DATABASE_URL", default=DATABASE_URL_DEFAULT)}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Server-side parameter binding lets psycopg prepare a statement once a connection has run it
+# five times, so hot queries skip PostgreSQL's parse and plan. (Behind a transaction-mode
+# pooler such as PgBouncer < 1.21, set DATABASE_SERVER_SIDE_BINDING=false.)
+DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
+    "DATABASE_SERVER_SIDE_BINDING", default=True
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="redis://127.0.0.1:6379/0")}
@@ -141,8 +147,12 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "a1zap.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "a1zap.pagination.NewestFirstCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["a1zap.throttling.PlanRateThrottle"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+
+# Requests per minute per IP address on the public, unauthenticated endpoints.
+ANON_REQUESTS_PER_MINUTE = env.int("ANON_REQUESTS_PER_MINUTE", default=120)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "A1Zap API",

@@ -1,0 +1,152 @@
+"""Reads of usage: an agent's days, an owner's month, and the rows of the monthly report."""
+
+import calendar
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from billing.models import PlanId, SubscriptionPlan, UserSubscription
+from usage.models import AgentUsage, UserMonthlyUsage
+
+ZERO = Decimal("0")
+
+
+def usage_days_for_agent(agent_id: Any, *, start: dt.date, end: dt.date) -> QuerySet[AgentUsage]:
+    """The agent's daily rows between two dates, inclusive, oldest first."""
+    return AgentUsage.objects.filter(agent_id=agent_id, date__range=(start, end)).order_by("date")
+
+
+def month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:
+    """The first day of the month and the first day of the next."""
+    days = calendar.monthrange(month.year, month.month)[1]
+    return month, month + dt.timedelta(days=days)
+
+
+@dataclass(frozen=True)
+class MonthSummary:
+    month: str
+    plan: str
+    agents: list[dict[str, Any]]
+    totals: dict[str, Any]
+    included_messages: int | None
+    messages_used: int
+    quota_used_percent: float | None
+    hard_cap: bool
+    projected_messages: int
+    projected_overage_messages: int
+    projected_overage_cost: Decimal
+    currency: str
+
+
+TOTAL_FIELDS = ("messages", "api_calls", "compute_seconds", "storage_bytes", "estimated_cost")
+
+
+def _agent_month_totals(owner_id: str, first: dt.date, after: dt.date) -> list[dict[str, Any]]:
+    """Per-agent totals of the month in one aggregation query, agents without usage included."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT a.id, a.handle, a.name, a.status,
+                   COALESCE(SUM(u.message_count), 0), COALESCE(SUM(u.api_calls), 0),
+                   COALESCE(SUM(u.compute_seconds), 0), COALESCE(MAX(u.storage_bytes), 0),
+                   COALESCE(SUM(u.estimated_cost), 0)
+            FROM a1_agents a
+            LEFT JOIN agent_usage u ON u.agent_id = a.id AND u.date >= %s AND u.date < %s
+            WHERE a.owner_id = %s
+            GROUP BY a.id
+            ORDER BY a.created_at, a.id
+            """,
+            [first, after, owner_id],
+        )
+        columns = ("agent", "handle", "name", "status", *TOTAL_FIELDS)
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _projected(used: int, month: dt.date, today: dt.date) -> int:
+    """Messages the month will end with at today's pace (the actual count once it is over)."""
+    first, after = month_bounds(month)
+    if today >= after:
+        return used
+    if today < first:
+        return 0
+    days_in_month = (after - first).days
+    elapsed = (today - first).days + 1
+    return int((Decimal(used) * days_in_month / elapsed).to_integral_value(ROUND_HALF_UP))
+
+
+def usage_month_summary(owner_id: str, month: dt.date) -> MonthSummary:
+    """The owner's month: per-agent totals, quota use and the projected overage."""
+    first, after = month_bounds(month)
+    agents = _agent_month_totals(owner_id, first, after)
+    totals: dict[str, Any] = {
+        field: sum((agent[field] for agent in agents), ZERO if field == "estimated_cost" else 0)
+        for field in TOTAL_FIELDS
+    }
+    totals["storage_bytes"] = max((agent["storage_bytes"] for agent in agents), default=0)
+
+    plan_id = (
+        UserSubscription.objects.filter(user_id=owner_id).values_list("plan_id", flat=True).first()
+        or PlanId.FREE
+    )
+    plan = SubscriptionPlan.objects.get(pk=plan_id)
+    used = (
+        UserMonthlyUsage.objects.filter(user_id=owner_id, month=first)
+        .values_list("message_count", flat=True)
+        .first()
+        or 0
+    )
+    included = plan.max_messages_per_month
+    projected = _projected(used, first, timezone.now().date())
+    billable = included is not None and not plan.messages_hard_cap
+    overage = max(0, projected - included) if billable and included is not None else 0
+    cost = (Decimal(overage) * plan.overage_price_per_message).quantize(Decimal("0.01"))
+    return MonthSummary(
+        month=first.strftime("%Y-%m"),
+        plan=plan.id,
+        agents=agents,
+        totals=totals,
+        included_messages=included,
+        messages_used=used,
+        quota_used_percent=round(100 * used / included, 2) if included else None,
+        hard_cap=plan.messages_hard_cap,
+        projected_messages=projected,
+        projected_overage_messages=overage,
+        projected_overage_cost=cost,
+        currency=plan.currency or "USD",
+    )
+
+
+REPORT_COLUMNS = (
+    "user_id", "agent_id", "handle", "agent_type", "status", "days_active", "messages",
+    "api_calls", "compute_seconds", "max_storage_bytes", "estimated_cost",
+)  # fmt: skip
+
+
+def usage_report_rows(month: dt.date, *, batch_size: int = 2000) -> Iterator[tuple[Any, ...]]:
+    """Every agent's totals for the month, by user, read through a server-side cursor.
+
+    Memory stays constant whatever the number of agents: rows are fetched in batches.
+    """
+    first, after = month_bounds(month)
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT a.owner_id, a.id, a.handle, a.agent_type, a.status, COUNT(u.date),
+                   SUM(u.message_count), SUM(u.api_calls), SUM(u.compute_seconds),
+                   MAX(u.storage_bytes), SUM(u.estimated_cost)
+            FROM agent_usage u
+            JOIN a1_agents a ON a.id = u.agent_id
+            WHERE u.date >= %s AND u.date < %s
+            GROUP BY a.owner_id, a.id
+            ORDER BY a.owner_id, a.id
+            """,
+            [first, after],
+        )
+        while rows := cursor.fetchmany(batch_size):
+            yield from rows
