@@ -18,4 +18,6 @@ urlpatterns = [
     ),
     *router.urls,
     path("", include("usage.api.urls")),
+    path("", include("conversations.api.urls")),
+    path("", include("integrations.api.urls")),
 ]

@@ -21,5 +21,5 @@ class MessageAdmin(CompactTextAdmin):
     list_filter = ("role",)
     list_select_related = ("agent", "conversation")
     raw_id_fields = ("agent", "conversation")
-    readonly_fields = ("id", "created_at")
+    readonly_fields = ("id", "client_message_id", "created_at")
     ordering = ("-created_at",)

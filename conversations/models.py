@@ -14,6 +14,17 @@ class ConversationStatus(models.TextChoices):
     ARCHIVED = "archived"
 
 
+class Channel(models.TextChoices):
+    WEB = "web"
+    WHATSAPP = "whatsapp"
+    EMAIL = "email"
+    SMS = "sms"
+    SLACK = "slack"
+    DISCORD = "discord"
+    TELEGRAM = "telegram"
+    API = "api"
+
+
 class MessageRole(models.TextChoices):
     USER = "user"
     AGENT = "agent"
@@ -34,7 +45,7 @@ class AgentConversation(models.Model):
     )
 
     external_user_id = models.TextField(null=True, blank=True)
-    channel = models.TextField()
+    channel = models.TextField(choices=Channel.choices)
     thread_id = models.TextField(null=True, blank=True)
 
     status = models.TextField(
@@ -57,10 +68,25 @@ class AgentConversation(models.Model):
                 condition=Q(status__in=ConversationStatus.values),
                 name="agent_conversations_valid_status",
             ),
+            models.CheckConstraint(
+                condition=Q(channel__in=Channel.values), name="agent_conversations_valid_channel"
+            ),
+            # One conversation per thread of a channel: a retried webhook finds it again
+            # (INSERT … ON CONFLICT DO NOTHING in conversation_open).
+            models.UniqueConstraint(
+                fields=["agent", "channel", "thread_id"],
+                condition=Q(thread_id__isnull=False),
+                name="agent_conversations_agent_channel_thread_key",
+            ),
         ]
         indexes = [
             SeedIndex(fields=["agent"], name="idx_agent_conversations_agent_id"),
             SeedIndex(fields=["external_user_id"], name="idx_agent_conversations_external_user"),
+            # An agent's conversations, most recent activity first (the owners' list).
+            SeedIndex(
+                fields=["agent", "-last_message_at", "-id"],
+                name="idx_agent_conversations_agent_activity",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -89,6 +115,8 @@ class Message(models.Model):
     role = models.TextField(choices=MessageRole.choices)
     content = models.TextField()
     metadata = models.JSONField(null=True, blank=True, default=dict, db_default={})
+    # The app's own id for the message: a retry with the same id stores and counts nothing.
+    client_message_id = models.TextField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_default=TransactionNow())
 
     class Meta:
@@ -96,6 +124,11 @@ class Message(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(role__in=MessageRole.values), name="messages_valid_role"
+            ),
+            models.UniqueConstraint(
+                fields=["conversation", "client_message_id"],
+                condition=Q(client_message_id__isnull=False),
+                name="messages_conversation_client_message_id_key",
             ),
         ]
         indexes = [

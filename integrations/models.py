@@ -1,9 +1,30 @@
-"""Third-party integrations of an agent (seed `agent_integrations`)."""
+"""Third-party integrations of an agent (seed `agent_integrations`).
+
+`config` holds `{"public": {...}, "secrets": {name: Fernet ciphertext}}`; which keys belong
+where, per provider, is declared in `integrations.providers`.
+"""
 
 import uuid
 
 from django.contrib.postgres.functions import RandomUUID, TransactionNow
 from django.db import models
+from django.db.models import Q
+
+
+class Provider(models.TextChoices):
+    WHATSAPP = "whatsapp"
+    SLACK = "slack"
+    DISCORD = "discord"
+    TELEGRAM = "telegram"
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+class IntegrationStatus(models.TextChoices):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    # Set by the platform when the provider refuses the configuration, never by a client.
+    ERROR = "error"
 
 
 class AgentIntegration(models.Model):
@@ -18,8 +39,13 @@ class AgentIntegration(models.Model):
         related_name="integrations",
     )
 
-    provider = models.TextField()
-    status = models.TextField(null=True, default="active", db_default="active")
+    provider = models.TextField(choices=Provider.choices)
+    status = models.TextField(
+        null=True,
+        choices=IntegrationStatus.choices,
+        default=IntegrationStatus.ACTIVE,
+        db_default=IntegrationStatus.ACTIVE,
+    )
 
     config = models.JSONField(default=dict, db_default={})
 
@@ -31,6 +57,14 @@ class AgentIntegration(models.Model):
         db_table = "agent_integrations"
         constraints = [
             models.UniqueConstraint(fields=["agent", "provider"], name="unique_agent_provider"),
+            models.CheckConstraint(
+                condition=Q(provider__in=Provider.values),
+                name="agent_integrations_valid_provider",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=IntegrationStatus.values),
+                name="agent_integrations_valid_status",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,109 @@
+"""The integrations API: owners connect providers to their agents; staff may read."""
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from a1zap.permissions import IsOwner, IsOwnerOrStaff
+from agents.api.views import UUID_PATH_REGEX
+from agents.selectors import agent_queryset_for
+from integrations import selectors, services
+from integrations.api.serializers import (
+    IntegrationCreateSerializer,
+    IntegrationSerializer,
+    IntegrationUpdateSerializer,
+)
+from integrations.models import AgentIntegration
+
+
+def _visible_agent_id(user: Any, raw: object, *, field: str) -> uuid.UUID:
+    """The agent named by `raw`, which must be one the caller may see (else 404)."""
+    try:
+        agent_id = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
+    except ValueError:
+        raise exceptions.ValidationError({field: ["Must be a valid UUID."]}) from None
+    if not agent_queryset_for(user).filter(pk=agent_id).exists():
+        raise exceptions.NotFound("No such agent.")
+    return agent_id
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List an agent's integrations",
+        parameters=[
+            OpenApiParameter("agent", OpenApiTypes.UUID, required=True, description="The agent.")
+        ],
+        responses=IntegrationSerializer(many=True),
+    ),
+    retrieve=extend_schema(summary="Read one integration", responses=IntegrationSerializer),
+    create=extend_schema(
+        summary="Connect a provider to an agent",
+        description="One integration per agent and provider. Secrets are stored encrypted and "
+        "only ever shown masked.",
+        request=IntegrationCreateSerializer,
+        responses={201: IntegrationSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change an integration's settings or status",
+        request=IntegrationUpdateSerializer,
+        responses=IntegrationSerializer,
+    ),
+    destroy=extend_schema(summary="Remove an integration and its secrets"),
+)
+class IntegrationViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet[AgentIntegration],
+):
+    """Integrations of an owner's agents. Another owner's is 404 on every route."""
+
+    serializer_class = IntegrationSerializer
+    permission_classes = [IsOwnerOrStaff]
+    lookup_value_regex = UUID_PATH_REGEX
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[AgentIntegration]:
+        integrations = selectors.integration_queryset_for(self.request.user)
+        if self.action == "list" and not getattr(self, "swagger_fake_view", False):
+            raw = self.request.query_params.get("agent")
+            if raw is None:
+                raise exceptions.ValidationError({"agent": ["This query parameter is required."]})
+            integrations = integrations.filter(
+                agent_id=_visible_agent_id(self.request.user, raw, field="agent")
+            )
+        return integrations
+
+    def get_permissions(self) -> Any:
+        if self.action in ("create", "partial_update", "destroy"):
+            return [IsOwner()]
+        return super().get_permissions()
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = IntegrationCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = serializer.validated_data
+        integration = services.integration_create(
+            agent_id=_visible_agent_id(request.user, fields["agent"], field="agent"),
+            provider=fields["provider"],
+            config=fields["config"],
+        )
+        return Response(IntegrationSerializer(integration).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        integration = self.get_object()
+        serializer = IntegrationUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        integration = services.integration_update(
+            integration_id=integration.id, **serializer.validated_data
+        )
+        return Response(IntegrationSerializer(integration).data)
+
+    def perform_destroy(self, instance: AgentIntegration) -> None:
+        services.integration_delete(integration_id=instance.id)

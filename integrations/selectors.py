@@ -1,0 +1,19 @@
+"""Reads about integrations, scoped to what the caller may see."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from a1zap.principals import is_staff, owner_of
+from integrations.models import AgentIntegration
+
+
+def integration_queryset_for(user: Any) -> QuerySet[AgentIntegration]:
+    """Integrations of the owner's agents, all of them for staff, none for anyone else."""
+    integrations = AgentIntegration.objects.all()
+    if is_staff(user):
+        return integrations
+    owner = owner_of(user)
+    if owner is None:
+        return integrations.none()
+    return integrations.filter(agent__owner_id=owner.id)
