@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     *router.urls,
     path("", include("usage.api.urls")),
+    path("", include("billing.api.urls")),
     path("", include("conversations.api.urls")),
     path("", include("integrations.api.urls")),
 ]

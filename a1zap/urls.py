@@ -6,12 +6,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from a1zap import health
 from accounts import webhooks as accounts_webhooks
+from billing import webhooks as billing_webhooks
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("stack-auth/webhook/", accounts_webhooks.stack_auth_webhook),
+    path("stripe/webhook/", billing_webhooks.stripe_webhook),
     path("api/v1/", include("a1zap.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -5,6 +5,9 @@ import uuid
 from django.contrib.postgres.functions import RandomUUID, TransactionNow
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KeyTextTransform
+
+from a1zap.schema import SeedIndex
 
 UNLIMITED = -1
 
@@ -62,6 +65,8 @@ class SubscriptionPlan(models.Model):
     # Requests per minute, per owner and per app.
     owner_requests_per_minute = models.IntegerField(default=120, db_default=120)
     app_requests_per_minute = models.IntegerField(default=600, db_default=600)
+    # Days a past_due subscription keeps working before its agents' apps are refused.
+    past_due_grace_days = models.IntegerField(default=7, db_default=7)
 
     created_at = models.DateTimeField(auto_now_add=True, db_default=TransactionNow())
     updated_at = models.DateTimeField(auto_now=True, db_default=TransactionNow())
@@ -110,6 +115,11 @@ class UserSubscription(models.Model):
     updated_at = models.DateTimeField(auto_now=True, db_default=TransactionNow())
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
+    # Beyond the seed: when the subscription became past_due (for the grace period), and the
+    # `created` time of the last Stripe event applied, so an older event cannot roll back.
+    past_due_since = models.DateTimeField(null=True, blank=True)
+    stripe_state_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         db_table = "user_subscriptions"
         constraints = [
@@ -157,6 +167,22 @@ class BillingEvent(models.Model):
         indexes = [
             models.Index(fields=["user_id"], name="idx_billing_events_user_id"),
             models.Index(fields=["event_type"], name="idx_billing_events_type"),
+            SeedIndex(fields=["user_id", "-created_at"], name="billing_events_user_newest"),
+        ]
+        constraints = [
+            # A Stripe event is recorded once, however often Stripe delivers it.
+            models.UniqueConstraint(
+                KeyTextTransform("stripe_event_id", "metadata"),
+                condition=Q(metadata__has_key="stripe_event_id"),
+                name="billing_events_stripe_event_once",
+            ),
+            # The monthly close writes one row per user and month, however often it runs.
+            models.UniqueConstraint(
+                "user_id",
+                KeyTextTransform("period", "metadata"),
+                condition=Q(event_type="usage_period_closed"),
+                name="billing_events_period_closed_once",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,9 +1,34 @@
 """Writes to subscriptions and the billing ledger. Other apps call these, not the models."""
 
+from typing import Any, cast
+
+import stripe
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from billing.models import BillingEvent, SubscriptionStatus, UserSubscription
+from a1zap.errors import ServiceError
+from billing.models import (
+    BillingEvent,
+    PlanId,
+    SubscriptionPlan,
+    SubscriptionStatus,
+    UserSubscription,
+)
+from billing.selectors import plan_total_limit
+from billing.stripe_gateway import (
+    BillingProviderError,
+    BillingUnavailable,
+    stripe_client,
+    stripe_errors,
+)
+from billing.stripe_gateway import options as stripe_options
+
+PAID_STATUSES = (
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.TRIALING,
+    SubscriptionStatus.PAST_DUE,
+)
 
 
 def subscription_lock_for_user(*, user_id: str) -> UserSubscription:
@@ -40,3 +65,178 @@ def subscription_cancel_for_user(*, user_id: str, reason: str) -> UserSubscripti
         metadata={"reason": reason, "plan_id": subscription.plan_id},
     )
     return subscription
+
+
+# --- plans and limits ---------------------------------------------------------------------
+
+
+def _limits_of(plan: SubscriptionPlan) -> dict[str, int]:
+    return {
+        "max_personal_agents": plan.max_personal_agents,
+        "max_work_agents": plan.max_work_agents,
+        "max_total_agents": plan_total_limit(plan),
+    }
+
+
+def set_plan_and_limits(subscription: UserSubscription, plan_id: str) -> list[str]:
+    """Move the subscription to a plan and its limits; return the changed field names."""
+    if subscription.plan_id == plan_id:
+        return []
+    plan = SubscriptionPlan.objects.get(pk=plan_id)
+    subscription.plan_id = plan_id
+    for field, value in _limits_of(plan).items():
+        setattr(subscription, field, value)
+    return ["plan_id", "max_personal_agents", "max_work_agents", "max_total_agents"]
+
+
+@transaction.atomic
+def subscription_change_plan(*, user_id: str, plan_id: str, actor: str) -> UserSubscription:
+    """Put a user on a plan (its limits too) by hand; the ledger records who did it.
+
+    Nothing is deleted on a downgrade: agents past the new limits stay, and only new ones
+    are refused until the user is back within them.
+    """
+    subscription = subscription_lock_for_user(user_id=user_id)
+    previous = subscription.plan_id
+    changed = set_plan_and_limits(subscription, plan_id)
+    if changed:
+        subscription.save(update_fields=[*changed, "updated_at"])
+        BillingEvent.objects.create(
+            user_id=user_id,
+            event_type="plan_changed",
+            subscription=subscription,
+            description=f"Plan changed from {previous} to {plan_id} by {actor}.",
+            metadata={"from": previous, "to": plan_id, "actor": actor},
+        )
+    return subscription
+
+
+@transaction.atomic
+def subscription_override_limits(
+    *,
+    user_id: str,
+    max_personal_agents: int | None,
+    max_work_agents: int | None,
+    max_total_agents: int | None,
+    actor: str,
+) -> UserSubscription:
+    """Set a user's agent limits apart from their plan (-1 unlimited, None = the plan's)."""
+    subscription = subscription_lock_for_user(user_id=user_id)
+    before = {field: getattr(subscription, field) for field in LIMIT_FIELDS}
+    subscription.max_personal_agents = max_personal_agents
+    subscription.max_work_agents = max_work_agents
+    subscription.max_total_agents = max_total_agents
+    after = {field: getattr(subscription, field) for field in LIMIT_FIELDS}
+    if before != after:
+        subscription.save(update_fields=[*LIMIT_FIELDS, "updated_at"])
+        BillingEvent.objects.create(
+            user_id=user_id,
+            event_type="limits_overridden",
+            subscription=subscription,
+            description=f"Agent limits changed by {actor}.",
+            metadata={"from": before, "to": after, "actor": actor},
+        )
+    return subscription
+
+
+LIMIT_FIELDS = ("max_personal_agents", "max_work_agents", "max_total_agents")
+
+
+# --- Stripe: customer, checkout, portal ----------------------------------------------------
+
+
+def _ensure_stripe_customer(client: stripe.StripeClient, *, user_id: str, email: str | None) -> str:
+    """Return the user's Stripe customer id, creating the customer once.
+
+    The creation's idempotency key is the user's id, so two racing requests (or a retry after
+    a failure before the id was stored) get the same customer from Stripe.
+    """
+    with transaction.atomic():
+        subscription = subscription_lock_for_user(user_id=user_id)
+    if subscription.stripe_customer_id:
+        return subscription.stripe_customer_id
+    params: dict[str, Any] = {"metadata": {"user_id": user_id}}
+    if email:
+        params["email"] = email
+    with stripe_errors():
+        customer = client.v1.customers.create(
+            params=cast(Any, params), options=stripe_options(f"a1zap-customer-{user_id}")
+        )
+    UserSubscription.objects.filter(user_id=user_id, stripe_customer_id__isnull=True).update(
+        stripe_customer_id=customer.id, updated_at=timezone.now()
+    )
+    stored = UserSubscription.objects.values_list("stripe_customer_id", flat=True).get(
+        user_id=user_id
+    )
+    return stored or customer.id
+
+
+class AlreadySubscribed(ServiceError):
+    status_code = 409
+    code = "already_subscribed"
+    default_detail = "You already have a paid subscription; change it in the billing portal."
+
+
+class NoBillingAccount(ServiceError):
+    status_code = 409
+    code = "no_billing_account"
+    default_detail = "You have no billing account yet; subscribe to a plan first."
+
+
+def billing_checkout_create(
+    *, user_id: str, email: str | None, plan_id: str, interval: str, request_key: str
+) -> str:
+    """Return the URL of a Stripe Checkout session for the plan and interval.
+
+    `request_key` makes a retried request return the same session.
+    """
+    client = stripe_client()
+    current = UserSubscription.objects.filter(user_id=user_id).first()
+    if (
+        current is not None
+        and current.stripe_subscription_id
+        and current.status in PAID_STATUSES
+        and current.plan_id != PlanId.FREE
+    ):
+        raise AlreadySubscribed()
+    plan = SubscriptionPlan.objects.get(pk=plan_id)
+    lookup_key = plan.stripe_lookup_key(interval)
+    customer_id = _ensure_stripe_customer(client, user_id=user_id, email=email)
+    with stripe_errors():
+        prices = client.v1.prices.list(params={"lookup_keys": [lookup_key], "active": True})
+    if not prices.data:
+        raise BillingUnavailable(f"The {plan.name} plan cannot be bought right now ({lookup_key}).")
+    with stripe_errors():
+        session = client.v1.checkout.sessions.create(
+            params={
+                "mode": "subscription",
+                "customer": customer_id,
+                "client_reference_id": user_id,
+                "line_items": [{"price": prices.data[0].id, "quantity": 1}],
+                "success_url": settings.BILLING_SUCCESS_URL,
+                "cancel_url": settings.BILLING_CANCEL_URL,
+                "metadata": {"user_id": user_id, "plan": plan_id, "interval": interval},
+                "subscription_data": {"metadata": {"user_id": user_id, "plan": plan_id}},
+            },
+            options=stripe_options(f"a1zap-checkout-{user_id}-{lookup_key}-{request_key}"),
+        )
+    if not session.url:
+        raise BillingProviderError("Stripe returned a checkout session without a URL.")
+    return str(session.url)
+
+
+def billing_portal_create(*, user_id: str) -> str:
+    """Return the URL of the Stripe customer portal for the user."""
+    client = stripe_client()
+    customer_id = (
+        UserSubscription.objects.filter(user_id=user_id)
+        .values_list("stripe_customer_id", flat=True)
+        .first()
+    )
+    if not customer_id:
+        raise NoBillingAccount()
+    with stripe_errors():
+        session = client.v1.billing_portal.sessions.create(
+            params={"customer": customer_id, "return_url": settings.BILLING_PORTAL_RETURN_URL}
+        )
+    return str(session.url)

@@ -15,3 +15,12 @@ class AgentGone(ServiceError):
     status_code = status.HTTP_404_NOT_FOUND
     code = "not_found"
     default_detail = "This agent no longer exists."
+
+
+class PaymentOverdue(ServiceError):
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    code = "payment_overdue"
+    default_detail = (
+        "The subscription is past due beyond its grace period; usage and messages are refused "
+        "until the payment goes through."
+    )

@@ -27,7 +27,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from agents.errors import AgentNotActive
-from usage.errors import AgentGone, QuotaExceeded
+from usage.errors import AgentGone, PaymentOverdue, QuotaExceeded
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ QUOTA_EXCEEDED_SQLSTATE = "A1Q01"
 
 # One statement does the whole ingestion, so it commits inside PostgreSQL without a round
 # trip to Python while it holds row locks (the owner's monthly counter is a hot row).
-#   agent    share-locks the agent row and reads its owner's plan;
+#   agent    share-locks the agent row and reads its owner's plan, and whether the owner's
+#            subscription is past due beyond the plan's grace period;
 #   new_ids  records the event ids, only for an active agent; only new ids come back
 #            (messages counted one by one carry no client id and are not remembered);
 #   days     sums the new events per UTC day (the gauge keeps the latest measurement);
@@ -64,6 +65,9 @@ INGEST_SQL = """
 WITH agent AS MATERIALIZED (
     SELECT a.status, a.owner_id,
            CASE WHEN p.messages_hard_cap THEN p.max_messages_per_month END AS cap,
+           COALESCE(s.status = 'past_due'
+                    AND s.past_due_since < now() - make_interval(days => p.past_due_grace_days),
+                    false) AS overdue,
            p.price_per_message, p.price_per_api_call, p.price_per_compute_second
     FROM a1_agents a
     LEFT JOIN user_subscriptions s ON s.user_id = a.owner_id
@@ -80,14 +84,15 @@ input AS (
 new_ids AS (
     INSERT INTO usage_event_ids (agent_id, event_id, occurred_at)
     SELECT %(agent)s, event_id, occurred_at FROM input
-    WHERE %(remember)s AND (SELECT status FROM agent) = 'active'
+    WHERE %(remember)s AND (SELECT status = 'active' AND NOT overdue FROM agent)
     ON CONFLICT DO NOTHING
     RETURNING event_id
 ),
 counted_ids AS (
     SELECT event_id FROM new_ids
     UNION ALL
-    SELECT event_id FROM input WHERE NOT %(remember)s AND (SELECT status FROM agent) = 'active'
+    SELECT event_id FROM input
+    WHERE NOT %(remember)s AND (SELECT status = 'active' AND NOT overdue FROM agent)
 ),
 days AS (
     SELECT (i.occurred_at AT TIME ZONE 'UTC')::date AS day,
@@ -143,6 +148,7 @@ daily AS (
 )
 SELECT (SELECT count(*) FROM agent),
        (SELECT status FROM agent),
+       (SELECT overdue FROM agent),
        (SELECT count(*) FROM counted_ids),
        CASE WHEN (SELECT count(*) FROM monthly) < (SELECT count(*) FROM months)
             THEN a1zap_quota_exceeded((SELECT cap FROM agent))
@@ -168,7 +174,7 @@ def _run_ingest_statement(agent_id: Any, events: list[UsageEvent], *, remember_i
         savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
         with savepoint, connection.cursor() as cursor:
             cursor.execute(INGEST_SQL, parameters)
-            found, status, accepted, _ = cursor.fetchone()
+            found, status, overdue, accepted, _ = cursor.fetchone()
     except DatabaseError as error:
         cause = error.__cause__
         if getattr(cause, "sqlstate", None) == QUOTA_EXCEEDED_SQLSTATE:
@@ -177,6 +183,8 @@ def _run_ingest_statement(agent_id: Any, events: list[UsageEvent], *, remember_i
         raise
     if not found:
         raise AgentGone()
+    if overdue:
+        raise PaymentOverdue()
     if status != "active":
         raise AgentNotActive(
             f"This agent is {status or 'not active'}; it accepts no usage or messages.",

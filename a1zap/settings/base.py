@@ -118,6 +118,7 @@ STACK_AUTH_WEBHOOK_SECRET = env.str("STACK_AUTH_WEBHOOK_SECRET", default="")
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith("sk_live_")
 STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY if STRIPE_LIVE_MODE else ""
 STRIPE_TEST_SECRET_KEY = "" if STRIPE_LIVE_MODE else STRIPE_SECRET_KEY
@@ -125,6 +126,14 @@ if STRIPE_API_BASE != "https://api.stripe.com":
     # dj-stripe warns (djstripe.W002) whenever this is set, so only set it when needed.
     STRIPE_API_HOST = STRIPE_API_BASE
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+# Where Stripe Checkout and the customer portal send the user back to (the web app).
+BILLING_SUCCESS_URL = env.str(
+    "BILLING_SUCCESS_URL", default="https://a1zap.com/billing/success?session={CHECKOUT_SESSION_ID}"
+)
+BILLING_CANCEL_URL = env.str("BILLING_CANCEL_URL", default="https://a1zap.com/billing")
+BILLING_PORTAL_RETURN_URL = env.str(
+    "BILLING_PORTAL_RETURN_URL", default="https://a1zap.com/billing"
+)
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
 
 # Fernet keys, newest first. DEBUG alone gets a fixed development key.

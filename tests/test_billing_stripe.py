@@ -1,0 +1,414 @@
+"""Billing against a local fake of Stripe's HTTP API: checkout, portal, webhooks, the close."""
+
+import datetime as dt
+import io
+import json
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import stripe
+from django.core.management import CommandError, call_command
+from django.test import Client
+from rest_framework.test import APIClient
+
+from agents.models import A1Agent
+from billing.models import BillingEvent, UserSubscription
+from tests.factories import AgentFactory, UsageFactory
+from tests.stripe_fake import StripeFake, sign
+
+pytestmark = pytest.mark.django_db
+
+KEY = "sk_test_51" + "A1zapFakeKey0123456789ab"
+WEBHOOK_SECRET = "whsec_test_a1zap_webhook_secret"
+
+
+@pytest.fixture(scope="session")
+def stripe_server() -> Iterator[StripeFake]:
+    fake = StripeFake()
+    fake.serve()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake(stripe_server: StripeFake, settings: Any, monkeypatch: pytest.MonkeyPatch) -> StripeFake:
+    """Point our client and dj-stripe (which reads the SDK's global base) at the fake."""
+    stripe_server.reset()
+    settings.STRIPE_SECRET_KEY = KEY
+    settings.STRIPE_TEST_SECRET_KEY = KEY
+    settings.STRIPE_LIVE_SECRET_KEY = ""
+    settings.STRIPE_LIVE_MODE = False
+    settings.STRIPE_API_BASE = stripe_server.base_url
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    monkeypatch.setattr(stripe, "api_base", stripe_server.base_url)
+    monkeypatch.setattr(stripe, "max_network_retries", 0)
+    return stripe_server
+
+
+def deliver(event: dict[str, Any], *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None,
+            signature: str | None = None) -> Any:  # fmt: skip
+    payload = json.dumps(event).encode()
+    header = signature if signature is not None else sign(payload, secret, timestamp)
+    return Client().post(
+        "/stripe/webhook/", payload, content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header,
+    )  # fmt: skip
+
+
+# --- checkout and portal ---------------------------------------------------------------------
+
+
+def test_checkout_creates_the_customer_once_and_returns_the_session_url(
+    fake: StripeFake, api_client: APIClient, owner_headers: Any
+) -> None:
+    response = api_client.post(
+        "/api/v1/billing/checkout/", {"plan": "pro", "interval": "year"}, format="json",
+        **owner_headers(), HTTP_IDEMPOTENCY_KEY="attempt-1",
+    )  # fmt: skip
+    again = api_client.post(
+        "/api/v1/billing/checkout/", {"plan": "pro", "interval": "year"}, format="json",
+        **owner_headers(), HTTP_IDEMPOTENCY_KEY="attempt-1",
+    )  # fmt: skip
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["url"].startswith("https://checkout.stripe.test/")
+    assert again.json()["url"] == response.json()["url"]  # same key: same session
+    customers = fake.created("customer")
+    assert len(customers) == 1
+    assert UserSubscription.objects.get(user_id="user_1").stripe_customer_id == customers[0]["id"]
+    (create_customer,) = fake.requests_to("POST", "/v1/customers")
+    assert create_customer.params["metadata"] == {"user_id": "user_1"}
+    assert create_customer.idempotency_key == "a1zap-customer-user_1"
+    price_lookup = fake.requests_to("GET", "/v1/prices")[0]
+    assert price_lookup.params["lookup_keys"] == ["a1zap_pro_year"]
+    session = fake.requests_to("POST", "/v1/checkout/sessions")[0]
+    assert session.params["mode"] == "subscription"
+    assert session.params["customer"] == customers[0]["id"]
+    assert session.params["client_reference_id"] == "user_1"
+    assert session.params["line_items"] == [
+        {"price": fake.price_id("a1zap_pro_year"), "quantity": "1"}
+    ]
+    assert session.params["subscription_data"]["metadata"] == {"user_id": "user_1", "plan": "pro"}
+    assert session.idempotency_key == "a1zap-checkout-user_1-a1zap_pro_year-attempt-1"
+
+
+def test_checkout_when_stripe_refuses_is_502_and_when_down_503(
+    fake: StripeFake, api_client: APIClient, owner_headers: Any
+) -> None:
+    fake.fail_with = 402
+    fake.fail_match = "POST /v1/checkout/sessions"
+    refused = api_client.post("/api/v1/billing/checkout/", {"plan": "pro"}, format="json",
+                              **owner_headers())  # fmt: skip
+    fake.fail_with = None
+    fake.down = True
+    down = api_client.post("/api/v1/billing/checkout/", {"plan": "enterprise"}, format="json",
+                           **owner_headers())  # fmt: skip
+
+    assert (refused.status_code, refused.json()["code"]) == (502, "billing_provider_error")
+    assert (down.status_code, down.json()["code"]) == (503, "billing_unavailable")
+    assert not BillingEvent.objects.exists()
+
+
+def test_checkout_refuses_an_owner_who_already_pays(
+    fake: StripeFake, api_client: APIClient, owner_headers: Any
+) -> None:
+    UserSubscription.objects.create(
+        user_id="user_1", plan_id="pro", status="active", stripe_customer_id="cus_x",
+        stripe_subscription_id="sub_x",
+    )  # fmt: skip
+
+    response = api_client.post("/api/v1/billing/checkout/", {"plan": "enterprise"}, format="json",
+                               **owner_headers())  # fmt: skip
+
+    assert (response.status_code, response.json()["code"]) == (409, "already_subscribed")
+    assert fake.requests == []
+
+
+def test_portal_needs_a_billing_account_then_returns_its_url(
+    fake: StripeFake, api_client: APIClient, owner_headers: Any
+) -> None:
+    without = api_client.post("/api/v1/billing/portal/", **owner_headers())
+    customer = fake.customer()
+    UserSubscription.objects.create(user_id="user_1", stripe_customer_id=customer["id"])
+
+    response = api_client.post("/api/v1/billing/portal/", **owner_headers())
+
+    assert (without.status_code, without.json()["code"]) == (409, "no_billing_account")
+    assert response.status_code == 200
+    assert response.json()["url"].startswith("https://billing.stripe.test/")
+    (portal,) = fake.requests_to("POST", "/v1/billing_portal/sessions")
+    assert portal.params["customer"] == customer["id"]
+    assert portal.params["return_url"]
+
+
+# --- webhooks: signatures ----------------------------------------------------------------------
+
+
+def subscription_event(
+    fake: StripeFake, kind: str = "created", *, user: str = "user_1",
+    lookup_key: str = "a1zap_pro_month", status: str = "active", created: int | None = None,
+    sub_id: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    customer = fake.customer(metadata={"user_id": user})
+    subscription = fake.subscription(
+        sub_id, customer=customer["id"], lookup_key=lookup_key, status=status,
+        metadata={"user_id": user}, period_start=1_790_000_000, period_end=1_792_592_000,
+    )  # fmt: skip
+    return fake.event(f"customer.subscription.{kind}", subscription, created=created)
+
+
+def test_webhook_refuses_bad_missing_and_expired_signatures(fake: StripeFake) -> None:
+    event = subscription_event(fake)
+
+    wrong_secret = deliver(event, secret="whsec_someone_else")
+    missing = deliver(event, signature="")
+    expired = deliver(event, timestamp=int(time.time()) - 301)
+    garbage = deliver(event, signature="t=1,v1=deadbeef")
+
+    for response in (wrong_secret, missing, expired, garbage):
+        assert response.status_code == 400
+        assert response.json()["code"] == "invalid_signature"
+    assert not BillingEvent.objects.exists()
+    assert not UserSubscription.objects.exists()
+
+
+def test_webhook_without_a_secret_configured_is_503(fake: StripeFake, settings: Any) -> None:
+    event = subscription_event(fake)
+    settings.STRIPE_WEBHOOK_SECRET = ""
+
+    response = deliver(event)
+
+    assert (response.status_code, response.json()["code"]) == (503, "webhook_unavailable")
+
+
+def test_webhook_accepts_a_signature_within_tolerance(fake: StripeFake) -> None:
+    response = deliver(subscription_event(fake), timestamp=int(time.time()) - 250)
+
+    assert response.status_code == 200
+
+
+# --- webhooks: each event's effect -------------------------------------------------------------
+
+
+def test_subscription_created_moves_the_user_to_the_plan_and_its_limits(fake: StripeFake) -> None:
+    event = subscription_event(fake, "created", lookup_key="a1zap_pro_month")
+
+    response = deliver(event)
+
+    assert response.json() == {"status": "ok", "outcome": "applied"}
+    subscription = UserSubscription.objects.get(user_id="user_1")
+    assert (subscription.plan_id, subscription.status) == ("pro", "active")
+    assert (subscription.max_personal_agents, subscription.max_work_agents,
+            subscription.max_total_agents) == (5, 5, 10)  # fmt: skip
+    assert subscription.stripe_subscription_id == event["data"]["object"]["id"]
+    assert subscription.current_period_start == dt.datetime.fromtimestamp(1_790_000_000, dt.UTC)
+    assert subscription.current_period_end == dt.datetime.fromtimestamp(1_792_592_000, dt.UTC)
+    ledger = BillingEvent.objects.get(user_id="user_1")
+    assert ledger.event_type == "customer.subscription.created"
+    assert (ledger.metadata or {})["stripe_event_id"] == event["id"]
+    from djstripe.models import Subscription
+
+    assert Subscription.objects.get(id=event["data"]["object"]["id"]).stripe_data["status"] == (
+        "active"
+    )
+
+
+def test_subscription_updated_to_enterprise_lifts_the_limits(fake: StripeFake) -> None:
+    deliver(subscription_event(fake, "created", sub_id="sub_up"))
+
+    deliver(
+        subscription_event(fake, "updated", sub_id="sub_up", lookup_key="a1zap_enterprise_year")
+    )
+
+    subscription = UserSubscription.objects.get(user_id="user_1")
+    assert (subscription.plan_id, subscription.max_total_agents) == ("enterprise", -1)
+
+
+def test_subscription_deleted_cancels_back_to_free_and_keeps_every_agent(
+    fake: StripeFake, api_client: APIClient, owner_headers: Any
+) -> None:
+    deliver(subscription_event(fake, "created", sub_id="sub_del"))
+    agents = [AgentFactory.create(owner_id="user_1", agent_type="personal") for _ in range(4)]
+
+    response = deliver(subscription_event(fake, "deleted", sub_id="sub_del", status="canceled"))
+    create = api_client.post("/api/v1/agents/", {"name": "x", "handle": "one_more",
+                             "agent_type": "work"}, format="json", **owner_headers())  # fmt: skip
+
+    assert response.status_code == 200
+    subscription = UserSubscription.objects.get(user_id="user_1")
+    assert (subscription.plan_id, subscription.status) == ("free", "cancelled")
+    assert subscription.cancelled_at is not None
+    assert subscription.max_total_agents == 2
+    assert A1Agent.objects.filter(pk__in=[a.pk for a in agents]).count() == 4
+    assert (create.status_code, create.json()["code"]) == (403, "agent_limit_reached")
+
+
+def test_checkout_completed_links_the_customer_and_subscription(fake: StripeFake) -> None:
+    subscription = fake.subscription(metadata={"user_id": "user_1"})
+    session = fake.checkout_session(
+        customer=subscription["customer"], subscription=subscription["id"],
+        client_reference_id="user_1", metadata={"user_id": "user_1"},
+    )  # fmt: skip
+
+    response = deliver(fake.event("checkout.session.completed", session))
+
+    assert response.status_code == 200
+    row = UserSubscription.objects.get(user_id="user_1")
+    assert (row.stripe_customer_id, row.stripe_subscription_id) == (
+        subscription["customer"], subscription["id"],
+    )  # fmt: skip
+
+
+def test_failed_then_paid_invoice_moves_to_past_due_and_back(fake: StripeFake) -> None:
+    created = subscription_event(fake, "created", sub_id="sub_pay")
+    deliver(created)
+    customer = created["data"]["object"]["customer"]
+    failed = fake.invoice(customer=customer, subscription="sub_pay", status="open",
+                          amount_due=2999, amount_paid=0)  # fmt: skip
+    paid = fake.invoice(customer=customer, subscription="sub_pay", status="paid",
+                        amount_due=2999, amount_paid=2999)  # fmt: skip
+
+    deliver(fake.event("invoice.payment_failed", failed, created=int(time.time()) + 1))
+    past_due = UserSubscription.objects.get(user_id="user_1")
+    deliver(fake.event("invoice.paid", paid, created=int(time.time()) + 2))
+    recovered = UserSubscription.objects.get(user_id="user_1")
+
+    assert (past_due.status, past_due.past_due_since is not None) == ("past_due", True)
+    assert (recovered.status, recovered.past_due_since) == ("active", None)
+    ledger = {e.event_type: e for e in BillingEvent.objects.filter(user_id="user_1")}
+    assert ledger["invoice.paid"].amount == Decimal("29.99")
+    assert ledger["invoice.paid"].invoice_id == paid["id"]
+    assert ledger["invoice.payment_failed"].amount == Decimal("29.99")
+
+
+def test_the_same_event_twice_changes_nothing_the_second_time(fake: StripeFake) -> None:
+    event = subscription_event(fake, "created")
+
+    first = deliver(event)
+    UserSubscription.objects.filter(user_id="user_1").update(max_personal_agents=7)
+    second = deliver(event)
+
+    assert first.json()["outcome"] == "applied"
+    assert second.json()["outcome"] == "duplicate"
+    assert BillingEvent.objects.count() == 1
+    assert UserSubscription.objects.get(user_id="user_1").max_personal_agents == 7
+
+
+def test_an_older_event_after_a_newer_one_does_not_roll_back(fake: StripeFake) -> None:
+    now = int(time.time())
+    newer = subscription_event(fake, "updated", sub_id="sub_order",
+                               lookup_key="a1zap_enterprise_month", created=now)  # fmt: skip
+    older = subscription_event(fake, "created", sub_id="sub_order",
+                               lookup_key="a1zap_pro_month", created=now - 60)  # fmt: skip
+
+    deliver(newer)
+    response = deliver(older)
+
+    assert response.json()["outcome"] == "recorded"
+    assert UserSubscription.objects.get(user_id="user_1").plan_id == "enterprise"
+    assert BillingEvent.objects.count() == 2
+
+
+def test_stripe_down_during_a_webhook_is_503_and_a_redelivery_succeeds(fake: StripeFake) -> None:
+    event = subscription_event(fake, "created")
+    fake.down = True
+
+    failed = deliver(event)
+    fake.down = False
+    retried = deliver(event)
+
+    assert (failed.status_code, failed.json()["code"]) == (503, "billing_unavailable")
+    assert retried.json()["outcome"] == "applied"
+    assert UserSubscription.objects.get(user_id="user_1").plan_id == "pro"
+
+
+def test_an_event_for_an_unknown_customer_is_acknowledged_and_ignored(fake: StripeFake) -> None:
+    subscription = fake.subscription(metadata={})
+
+    response = deliver(fake.event("customer.subscription.updated", subscription))
+
+    assert response.json()["outcome"] == "unknown_user"
+    assert not BillingEvent.objects.exists()
+
+
+def test_unhandled_event_types_are_acknowledged(fake: StripeFake) -> None:
+    response = deliver(fake.event("customer.created", fake.customer()))
+
+    assert response.json()["outcome"] == "ignored"
+
+
+# --- the monthly close with Stripe -------------------------------------------------------------
+
+
+@pytest.fixture
+def overage(fake: StripeFake) -> dict[str, str]:
+    """user_a (pro): 55,500 messages in September, 5,500 over -> 11.00; user_b (pro, no
+    Stripe customer): 50,100 -> 0.20; user_c (pro): under its quota."""
+    customers = {}
+    for user, messages, with_customer in (("a", 55_500, True), ("b", 50_100, False),
+                                          ("c", 10, True)):  # fmt: skip
+        customer = fake.customer()["id"] if with_customer else None
+        customers[user] = customer or ""
+        UserSubscription.objects.create(user_id=f"user_{user}", plan_id="pro",
+                                        stripe_customer_id=customer)  # fmt: skip
+        agent = AgentFactory.create(owner_id=f"user_{user}")
+        UsageFactory.create(agent=agent, date=dt.date(2026, 9, 14), message_count=messages)
+    return customers
+
+
+def close(*args: str) -> str:
+    out = io.StringIO()
+    call_command("close_billing_period", "--month", "2026-09", *args, stdout=out,
+                 stderr=io.StringIO())  # fmt: skip
+    return out.getvalue()
+
+
+def test_close_sends_one_invoice_item_per_overage_with_an_idempotency_key(
+    fake: StripeFake, overage: dict[str, str]
+) -> None:
+    summary = close()
+
+    (item,) = fake.requests_to("POST", "/v1/invoiceitems")
+    assert item.params["customer"] == overage["a"]
+    assert (item.params["amount"], item.params["currency"]) == ("1100", "usd")
+    assert item.params["metadata"] == {"user_id": "user_a", "period": "2026-09"}
+    assert item.idempotency_key == "a1zap-overage-user_a-2026-09"
+    row = BillingEvent.objects.get(user_id="user_a", event_type="usage_period_closed")
+    assert (row.metadata or {})["stripe_invoice_item_id"] == fake.created("invoiceitem")[0]["id"]
+    assert "no Stripe customer  1" in summary  # user_b's 0.20 waits for a customer
+
+
+def test_close_rerun_sends_nothing_twice(fake: StripeFake, overage: dict[str, str]) -> None:
+    close()
+
+    close()
+
+    assert len(fake.requests_to("POST", "/v1/invoiceitems")) == 1
+    assert BillingEvent.objects.filter(event_type="usage_period_closed").count() == 3
+
+
+def test_close_interrupted_by_a_stripe_outage_resumes_on_rerun(
+    fake: StripeFake, overage: dict[str, str]
+) -> None:
+    fake.down = True
+
+    with pytest.raises(CommandError, match="Re-run"):
+        close()
+    fake.down = False
+    close()
+
+    assert len(fake.created("invoiceitem")) == 1
+    row = BillingEvent.objects.get(user_id="user_a", event_type="usage_period_closed")
+    assert "stripe_invoice_item_id" in (row.metadata or {})
+
+
+def test_dry_run_calls_no_stripe(fake: StripeFake, overage: dict[str, str]) -> None:
+    output = close("--dry-run")
+
+    assert fake.requests == []
+    assert not BillingEvent.objects.exists()
+    assert "3 users, 2 with overage, total 11.20." in output
