@@ -21,4 +21,5 @@ urlpatterns = [
     path("", include("billing.api.urls")),
     path("", include("conversations.api.urls")),
     path("", include("integrations.api.urls")),
+    path("", include("audit.api.urls")),
 ]

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "usage",
     "conversations",
     "integrations",
+    "audit",
 ]
 
 MIDDLEWARE = [
