@@ -9,10 +9,13 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -46,6 +49,31 @@ class ServiceUnavailable(exceptions.APIException):
     default_detail = "The service is temporarily unavailable; try again shortly."
 
 
+# A database or cache that does not answer: 503 service_unavailable, never a 500.
+DEPENDENCY_OUTAGES = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+
+
+class DependencyOutageMiddleware:
+    """Answer 503 with the error shape when the database or cache fails outside DRF views
+    (webhooks, health checks, the admin)."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response: HttpResponse = self.get_response(request)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DEPENDENCY_OUTAGES):
+            return None
+        logger.warning("A dependency is unavailable: %s", exception)
+        return JsonResponse(
+            {"code": "service_unavailable", "detail": ServiceUnavailable.default_detail},
+            status=503,
+        )
+
+
 # DRF exception classes whose code we name ourselves rather than use DRF's default.
 CODES_BY_EXCEPTION: dict[type[exceptions.APIException], str] = {
     exceptions.NotAuthenticated: "not_authenticated",
@@ -70,6 +98,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
+    elif isinstance(exc, DEPENDENCY_OUTAGES):
+        logger.warning("A dependency is unavailable: %s", exc)
+        exc = ServiceUnavailable()
     elif isinstance(exc, DataError):
         # PostgreSQL refuses some values a client can send (NUL bytes, out-of-range numbers).
         logger.info("Refused input the database cannot store: %s", exc)
@@ -149,6 +180,10 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Answer requests Django itself refuses (bad host, oversized body) in the JSON shape."""
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse(
+            {"code": "payload_too_large", "detail": "The request body is too large."}, status=413
+        )
     if _wants_json(request):
         return JsonResponse({"code": "bad_request", "detail": "Bad request."}, status=400)
     return defaults.bad_request(request, exception)

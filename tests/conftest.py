@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import stripe
 from django.apps import AppConfig
 from django.core.cache import cache
 from django.db.models.signals import post_migrate
@@ -12,6 +13,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from rest_framework.test import APIClient
 
 from tests.stack_auth import StackAuthFake
+from tests.stripe_fake import StripeFake
 
 # --- Stack Auth ------------------------------------------------------------------------------
 
@@ -55,6 +57,36 @@ def owner_headers(stack_auth: StackAuthFake) -> Callable[..., dict[str, str]]:
 def api_client() -> APIClient:
     """Return a DRF test client."""
     return APIClient()
+
+
+# --- Stripe ----------------------------------------------------------------------------------
+
+STRIPE_KEY = "sk_test_51" + "A1zapFakeKey0123456789ab"
+STRIPE_WEBHOOK_SECRET = "whsec_test_a1zap_webhook_secret"
+
+
+@pytest.fixture(scope="session")
+def stripe_server() -> Iterator[StripeFake]:
+    fake = StripeFake()
+    fake.serve()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake(stripe_server: StripeFake, settings: Any, monkeypatch: pytest.MonkeyPatch) -> StripeFake:
+    """Point our client and dj-stripe (which reads the SDK's global base) at the fake."""
+    stripe_server.reset()
+    settings.STRIPE_SECRET_KEY = STRIPE_KEY
+    settings.STRIPE_TEST_SECRET_KEY = STRIPE_KEY
+    settings.STRIPE_LIVE_SECRET_KEY = ""
+    settings.STRIPE_LIVE_MODE = False
+    settings.STRIPE_API_BASE = stripe_server.base_url
+    settings.STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    monkeypatch.setattr(stripe, "api_base", stripe_server.base_url)
+    monkeypatch.setattr(stripe, "max_network_retries", 0)
+    return stripe_server
 
 
 # --- database --------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """factory_boy factories for the domain models, used across the test suite."""
 
 import datetime as dt
+from typing import Any
 
 import factory
 
@@ -75,3 +76,12 @@ class IntegrationFactory(factory.django.DjangoModelFactory[AgentIntegration]):
 
     agent = factory.SubFactory(AgentFactory)
     provider = "slack"
+
+
+def staff_user(username: str = "support", *, role: str = "support") -> Any:
+    """A Django staff account in the `support` (or `admin`) group, as support staff have."""
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user(username, password="pw", is_staff=True)
+    user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user

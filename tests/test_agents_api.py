@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -423,8 +423,11 @@ def test_an_app_key_cannot_use_the_owner_api(api_client: APIClient, owner_header
     assert A1Agent.objects.filter(pk=created["id"]).exists()
 
 
-def test_staff_session_sees_and_manages_every_agent(api_client: APIClient) -> None:
+def test_support_staff_session_sees_and_manages_every_agent_but_cannot_delete(
+    api_client: APIClient,
+) -> None:
     staff = User.objects.create_user("support", password="pw", is_staff=True)
+    staff.groups.add(Group.objects.get_or_create(name="support")[0])
     agents = [AgentFactory.create(owner_id=f"user_{n}") for n in range(3)]
     api_client.force_login(staff)
 
@@ -435,6 +438,24 @@ def test_staff_session_sees_and_manages_every_agent(api_client: APIClient) -> No
     assert len(listed.json()["results"]) == 3
     assert paused.json()["status"] == "paused"
     assert create.status_code == 403
+    assert api_client.delete(f"/api/v1/agents/{agents[1].pk}/").status_code == 403
+    assert A1Agent.objects.filter(pk=agents[1].pk).exists()
+
+
+def test_admin_staff_may_delete_through_the_api(api_client: APIClient) -> None:
+    staff = User.objects.create_user("boss", password="pw", is_staff=True)
+    staff.groups.add(Group.objects.get_or_create(name="admin")[0])
+    agent = AgentFactory.create()
+    api_client.force_login(staff)
+
+    assert api_client.delete(f"/api/v1/agents/{agent.pk}/").status_code == 204
+
+
+def test_staff_without_a_role_group_sees_nothing(api_client: APIClient) -> None:
+    api_client.force_login(User.objects.create_user("newhire", password="pw", is_staff=True))
+    AgentFactory.create()
+
+    assert api_client.get("/api/v1/agents/").status_code == 403
 
 
 def test_non_staff_django_user_sees_nothing(api_client: APIClient) -> None:

@@ -4,49 +4,21 @@ import datetime as dt
 import io
 import json
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import stripe
 from django.core.management import CommandError, call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
 from agents.models import A1Agent
 from billing.models import BillingEvent, UserSubscription
+from tests.conftest import STRIPE_WEBHOOK_SECRET as WEBHOOK_SECRET
 from tests.factories import AgentFactory, UsageFactory
 from tests.stripe_fake import StripeFake, sign
 
 pytestmark = pytest.mark.django_db
-
-KEY = "sk_test_51" + "A1zapFakeKey0123456789ab"
-WEBHOOK_SECRET = "whsec_test_a1zap_webhook_secret"
-
-
-@pytest.fixture(scope="session")
-def stripe_server() -> Iterator[StripeFake]:
-    fake = StripeFake()
-    fake.serve()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def fake(stripe_server: StripeFake, settings: Any, monkeypatch: pytest.MonkeyPatch) -> StripeFake:
-    """Point our client and dj-stripe (which reads the SDK's global base) at the fake."""
-    stripe_server.reset()
-    settings.STRIPE_SECRET_KEY = KEY
-    settings.STRIPE_TEST_SECRET_KEY = KEY
-    settings.STRIPE_LIVE_SECRET_KEY = ""
-    settings.STRIPE_LIVE_MODE = False
-    settings.STRIPE_API_BASE = stripe_server.base_url
-    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
-    settings.STRIPE_MAX_NETWORK_RETRIES = 0
-    monkeypatch.setattr(stripe, "api_base", stripe_server.base_url)
-    monkeypatch.setattr(stripe, "max_network_retries", 0)
-    return stripe_server
 
 
 def deliver(event: dict[str, Any], *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None,

@@ -5,7 +5,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -14,7 +13,7 @@ from rest_framework.test import APIClient
 from agents.models import A1Agent
 from agents.services import agent_create, agent_pause
 from conversations.models import AgentConversation
-from tests.factories import ConversationFactory
+from tests.factories import ConversationFactory, staff_user
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +40,7 @@ def theirs() -> tuple[A1Agent, dict[str, str]]:
 
 def staff_client() -> APIClient:
     client = APIClient()
-    client.force_login(User.objects.create_user("support", is_staff=True))
+    client.force_login(staff_user())
     return client
 
 

@@ -13,7 +13,7 @@ from a1zap.encryption import decrypt
 from agents.models import A1Agent
 from agents.services import agent_create
 from integrations.models import AgentIntegration
-from tests.factories import AgentFactory, IntegrationFactory
+from tests.factories import AgentFactory, IntegrationFactory, staff_user
 
 pytestmark = pytest.mark.django_db
 
@@ -455,7 +455,7 @@ def test_staff_read_any_integration_masked_but_change_nothing(
         api_client, owner_headers(), agent, "slack", VALID_CONFIGS["slack"]
     ).json()
     staff = APIClient()
-    staff.force_login(User.objects.create_user("support", is_staff=True))
+    staff.force_login(staff_user())
     url = f"/api/v1/integrations/{created['id']}/"
 
     listed = staff.get("/api/v1/integrations/", {"agent": agent.pk})

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -17,7 +16,7 @@ from rest_framework.test import APIClient
 from agents.models import A1Agent
 from agents.services import agent_create
 from conversations.models import AgentConversation, Message
-from tests.factories import ConversationFactory, MessageFactory
+from tests.factories import ConversationFactory, MessageFactory, staff_user
 from usage.models import AgentUsage, UserMonthlyUsage
 
 pytestmark = pytest.mark.django_db
@@ -275,7 +274,7 @@ def test_owners_and_staff_read_but_do_not_post_messages_403(
     api_client: APIClient, owner_headers: Headers, conversation: AgentConversation
 ) -> None:
     staff = APIClient()
-    staff.force_login(User.objects.create_user("support", is_staff=True))
+    staff.force_login(staff_user())
 
     as_owner = post_message(api_client, conversation, owner_headers("user_1"))
     as_staff = staff.post(
@@ -302,7 +301,7 @@ def test_the_owner_the_app_and_staff_read_messages_oldest_first(
     MessageFactory.create()  # another conversation's
     url = f"/api/v1/conversations/{conversation.pk}/messages/"
     staff = APIClient()
-    staff.force_login(User.objects.create_user("support", is_staff=True))
+    staff.force_login(staff_user())
 
     for response in (
         api_client.get(url, **owner_headers("user_1")),
@@ -415,7 +414,7 @@ def test_staff_may_export_and_the_app_may_not(
     api_client: APIClient, mine: tuple[A1Agent, dict[str, str]], conversation: AgentConversation
 ) -> None:
     staff = APIClient()
-    staff.force_login(User.objects.create_user("support", is_staff=True))
+    staff.force_login(staff_user())
 
     assert export(staff, conversation, {}, format="csv").status_code == 200
     as_app = export(api_client, conversation, mine[1], format="csv")

@@ -5,12 +5,13 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from a1zap.permissions import IsOwner, IsOwnerOrStaff
-from a1zap.principals import owner_of
+from a1zap.principals import owner_of, staff_role
 from agents import selectors, services
 from agents.api.serializers import (
     AgentCreatedSerializer,
@@ -87,6 +88,8 @@ class AgentViewSet(
         return Response(AgentSerializer(agent).data)
 
     def perform_destroy(self, instance: A1Agent) -> None:
+        if owner_of(self.request.user) is None and staff_role(self.request.user) != "admin":
+            raise PermissionDenied("Only the owner or an admin may delete an agent.")
         services.agent_delete(agent=instance)
 
     @extend_schema(summary="Pause an agent", request=None, responses=AgentSerializer)
