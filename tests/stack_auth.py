@@ -10,12 +10,14 @@ import json
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
+
+from tests.local_http import LocalHttpServer
 
 PROJECT_ID = "test-project"
 CURRENT_KID = "stack-current"
@@ -33,8 +35,10 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-class StackAuthFake:
+class StackAuthFake(LocalHttpServer):
     """Stack Auth's signing keys, its JWKS endpoint and its access tokens, for one project."""
+
+    thread_name = "stack-auth-fake"
 
     def __init__(self, project_id: str = PROJECT_ID) -> None:
         self.project_id = project_id
@@ -46,22 +50,13 @@ class StackAuthFake:
         self.fail = False
         self.jwks_requests = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     # --- the JWKS endpoint -------------------------------------------------------------------
 
     @property
     def jwks_path(self) -> str:
         return f"/api/v1/projects/{self.project_id}/.well-known/jwks.json"
-
-    @property
-    def base_url(self) -> str:
-        """Return the server's URL, the value for STACK_AUTH_API_URL; serve() must have run."""
-        if self._server is None:
-            raise RuntimeError("Call serve() first.")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def jwks(self) -> dict[str, Any]:
         """Return the published key set: the current and the legacy public key."""
@@ -73,24 +68,6 @@ class StackAuthFake:
             public = ECAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
             keys.append({**public, "kid": kid, "alg": "ES256", "use": "sig"})
         return {"keys": keys}
-
-    def serve(self) -> str:
-        """Start the JWKS server on a free local port (once) and return its base URL."""
-        if self._server is None:
-            self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-            self._server.daemon_threads = True
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, name="stack-auth-fake", daemon=True
-            )
-            self._thread.start()
-        return self.base_url
-
-    def stop(self) -> None:
-        """Stop the server."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
     def reset(self) -> None:
         """Make the endpoint healthy again and zero the request count."""

@@ -49,11 +49,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import stripe
+
+from tests.local_http import LocalHttpServer
 
 # The API version the fake claims to speak: the installed SDK's own (what it sends and what
 # dj-stripe sends, unless STRIPE_API_VERSION is set).
@@ -290,7 +292,7 @@ class _Route:
 # --- the fake --------------------------------------------------------------------------------
 
 
-class StripeFake:
+class StripeFake(LocalHttpServer):
     """Stripe's /v1 API for one test-mode account, served over real HTTP on 127.0.0.1.
 
     Attributes tests use:
@@ -309,6 +311,8 @@ class StripeFake:
     - `accepted_keys`: None (any `sk_test_`/`rk_test_` key) or the set of keys accepted.
     """
 
+    thread_name = "stripe-fake"
+
     def __init__(self) -> None:
         self.account_id = ACCOUNT_ID
         self.api_version = API_VERSION
@@ -325,38 +329,11 @@ class StripeFake:
         self._line_items: dict[str, list[dict[str, Any]]] = {}
         self._subscription_metadata: dict[str, dict[str, str]] = {}
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._routes = self._build_routes()
         self.reset()
 
     # --- server lifecycle ----------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        """Return the server's URL (no trailing slash), e.g. for `stripe.api_base`."""
-        if self._server is None:
-            raise RuntimeError("Call serve() first.")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def serve(self) -> str:
-        """Start the server on a free local port (once) and return its base URL."""
-        if self._server is None:
-            self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-            self._server.daemon_threads = True
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, name="stripe-fake", daemon=True
-            )
-            self._thread.start()
-        return self.base_url
-
-    def stop(self) -> None:
-        """Stop the server."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
     def reset(self) -> None:
         """Forget every request, object and idempotency key; re-seed prices; clear failures."""
