@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from accounts.services import stack_user_delete, stack_user_sync
+from audit.actors import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,9 @@ def stack_auth_webhook(request: HttpRequest) -> JsonResponse:
             stack_user_sync(user_id=user_id, email=email, display_name=display_name)
         elif event_type == USER_DELETED_EVENT:
             user_id, _, _ = _user_fields(data)
-            agents_deleted = stack_user_delete(user_id=user_id)
+            agents_deleted = stack_user_delete(
+                user_id=user_id, actor=Actor.stack_auth(headers["svix-id"])
+            )
             logger.info("Stack Auth user %s deleted with %d agents", user_id, agents_deleted)
     except InvalidPayload as error:
         return _error(400, "validation_error", str(error))

@@ -115,6 +115,12 @@ class A1Agent(models.Model):
     class Meta:
         db_table = "a1_agents"
         verbose_name = "agent"
+        # Staff actions beyond add/change/delete/view (checked by the admin; see audit.roles).
+        permissions = [
+            ("pause_agent", "Can pause and resume agents"),
+            ("archive_agent", "Can archive agents"),
+            ("rotate_app_key", "Can rotate an agent's app key"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(agent_type__in=AgentType.values), name="valid_agent_type"

@@ -5,12 +5,16 @@ Plan limits hold under concurrency because every service that can add to an owne
 first locks the owner's subscription row (creating it if missing), then counts: two requests
 racing for the last slot run one after the other. Locks are always taken in the same order,
 subscription first, then the agent, so two services never wait on each other in a cycle.
+
+Every change is recorded in the audit trail in the same transaction, with the `actor` the
+caller passes (the owner, the app, a staff member; `system` when none is given). Contact
+details and free-form data are recorded as changed, never with their values.
 """
 
 import uuid
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from a1zap.encryption import lookup_hash
@@ -19,6 +23,9 @@ from agents.errors import AgentLimitReached, FieldInvalid, InvalidStatusTransiti
 from agents.handles import handle_problem
 from agents.models import A1Agent, AgentStatus, App
 from agents.selectors import agent_counts_for_owner
+from audit.actors import SYSTEM, Actor
+from audit.models import TargetType
+from audit.services import audit_changes, audit_record, audit_record_many
 from billing.selectors import AgentLimits, agent_limits_for
 from billing.services import subscription_lock_for_user
 
@@ -30,16 +37,50 @@ UPDATABLE_FIELDS = frozenset(
         "agent_type",
     }
 )  # fmt: skip
+AUDITED_FIELDS = (*sorted(UPDATABLE_FIELDS), "status", "owner_id")
+# Personal data and free-form documents: the trail says that they changed, not to what.
+REDACTED_FIELDS = frozenset(
+    {"email", "phone_number", "whatsapp_number", "onboarding_data", "settings"}
+)
+
+
+def _snapshot(agent: A1Agent) -> dict[str, Any]:
+    return {field: getattr(agent, field) for field in AUDITED_FIELDS}
+
+
+def _record(
+    agent: A1Agent,
+    *,
+    actor: Actor,
+    action: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> None:
+    changes = audit_changes(before, after, redacted=REDACTED_FIELDS)
+    if changes:
+        audit_record(
+            actor=actor,
+            action=action,
+            target_type=TargetType.AGENT,
+            target_id=agent.pk,
+            agent_id=agent.pk,
+            owner_id=agent.owner_id,
+            changes=changes,
+        )
 
 
 def _ensure_room_for(
-    *, owner_id: str, agent_type: str, excluding_agent_id: uuid.UUID | None = None
+    *,
+    owner_id: str,
+    agent_type: str,
+    actor: Actor,
+    excluding_agent_id: uuid.UUID | None = None,
 ) -> None:
     """Lock the owner's subscription, then refuse if one more agent of this type won't fit.
 
     `excluding_agent_id` is the agent being resumed or retyped: it is counted as the new one.
     """
-    subscription = subscription_lock_for_user(user_id=owner_id)
+    subscription = subscription_lock_for_user(user_id=owner_id, actor=actor)
     limits = agent_limits_for(subscription)
     counts = agent_counts_for_owner(owner_id, excluding_agent_id=excluding_agent_id)
     for scope, limit in ((agent_type, limits.for_type(agent_type)), ("total", limits.total)):
@@ -74,7 +115,13 @@ def _save_catching_taken_handle(agent: A1Agent, **save_kwargs: Any) -> None:
 
 @transaction.atomic
 def agent_create(
-    *, owner_id: str, name: str, handle: str, agent_type: str, **fields: Any
+    *,
+    owner_id: str,
+    name: str,
+    handle: str,
+    agent_type: str,
+    actor: Actor = SYSTEM,
+    **fields: Any,
 ) -> tuple[A1Agent, str]:
     """Create the agent and its app in one transaction; return the agent and the app key.
 
@@ -84,7 +131,7 @@ def agent_create(
     if unknown:
         raise TypeError(f"agent_create() got unexpected fields: {sorted(unknown)}")
     _check_handle(handle)
-    _ensure_room_for(owner_id=owner_id, agent_type=agent_type)
+    _ensure_room_for(owner_id=owner_id, agent_type=agent_type, actor=actor)
 
     key = app_key_generate()
     agent_id = uuid.uuid4()
@@ -103,6 +150,13 @@ def agent_create(
     )
     agent.email_hash = lookup_hash(agent.email)
     _save_catching_taken_handle(agent, force_insert=True)
+    _record(
+        agent,
+        actor=actor,
+        action="agent.created",
+        before={},
+        after={**_snapshot(agent), "app_id": app.pk, "app_key_prefix": key.prefix},
+    )
     return agent, key.plaintext
 
 
@@ -111,67 +165,84 @@ def _locked(agent: A1Agent) -> A1Agent:
 
 
 @transaction.atomic
-def agent_update(*, agent: A1Agent, **changes: Any) -> A1Agent:
+def agent_update(*, agent: A1Agent, actor: Actor = SYSTEM, **changes: Any) -> A1Agent:
     """Change an agent's details; a new handle or type is checked like a new agent's."""
     unknown = set(changes) - UPDATABLE_FIELDS
     if unknown:
         raise TypeError(f"agent_update() got unexpected fields: {sorted(unknown)}")
     new_type = changes.get("agent_type")
     if new_type is not None and new_type != agent.agent_type and agent.status != "archived":
-        _ensure_room_for(owner_id=agent.owner_id, agent_type=new_type, excluding_agent_id=agent.pk)
+        _ensure_room_for(
+            owner_id=agent.owner_id,
+            agent_type=new_type,
+            actor=actor,
+            excluding_agent_id=agent.pk,
+        )
     agent = _locked(agent)
     if "handle" in changes and changes["handle"] != agent.handle:
         _check_handle(changes["handle"])
+    before = _snapshot(agent)
     for field, value in changes.items():
         setattr(agent, field, value)
     if "email" in changes:
         agent.email_hash = lookup_hash(agent.email)
     _save_catching_taken_handle(agent)
+    _record(agent, actor=actor, action="agent.updated", before=before, after=_snapshot(agent))
     return agent
 
 
 @transaction.atomic
-def agent_pause(*, agent: A1Agent) -> A1Agent:
+def agent_pause(*, agent: A1Agent, actor: Actor = SYSTEM) -> A1Agent:
     """Stop the agent: its app's usage and messages are refused and it accrues no billing."""
     agent = _locked(agent)
     if agent.status == AgentStatus.PAUSED:
         return agent
     if agent.status == AgentStatus.ARCHIVED:
         raise InvalidStatusTransition("An archived agent cannot be paused; resume it first.")
+    before = _snapshot(agent)
     agent.status = AgentStatus.PAUSED
     agent.save(update_fields=["status", "updated_at"])
+    _record(agent, actor=actor, action="agent.paused", before=before, after=_snapshot(agent))
     return agent
 
 
 @transaction.atomic
-def agent_resume(*, agent: A1Agent) -> A1Agent:
+def agent_resume(*, agent: A1Agent, actor: Actor = SYSTEM) -> A1Agent:
     """Make a paused or archived agent active again, if the owner's plan has room for it."""
     if agent.status == AgentStatus.ACTIVE:
         return _locked(agent)
     _ensure_room_for(
-        owner_id=agent.owner_id, agent_type=agent.agent_type, excluding_agent_id=agent.pk
+        owner_id=agent.owner_id,
+        agent_type=agent.agent_type,
+        actor=actor,
+        excluding_agent_id=agent.pk,
     )
     agent = _locked(agent)
     if agent.status != AgentStatus.ACTIVE:
+        before = _snapshot(agent)
         agent.status = AgentStatus.ACTIVE
         agent.save(update_fields=["status", "updated_at"])
+        _record(agent, actor=actor, action="agent.resumed", before=before, after=_snapshot(agent))
     return agent
 
 
 @transaction.atomic
-def agent_archive(*, agent: A1Agent) -> A1Agent:
+def agent_archive(*, agent: A1Agent, actor: Actor = SYSTEM) -> A1Agent:
     """Archive the agent: it keeps its data, stops working and frees its slot in the plan."""
     agent = _locked(agent)
     if agent.status != AgentStatus.ARCHIVED:
+        before = _snapshot(agent)
         agent.status = AgentStatus.ARCHIVED
         agent.save(update_fields=["status", "updated_at"])
+        _record(agent, actor=actor, action="agent.archived", before=before, after=_snapshot(agent))
     return agent
 
 
 @transaction.atomic
-def agent_rotate_key(*, agent: A1Agent) -> tuple[A1Agent, str]:
+def agent_rotate_key(*, agent: A1Agent, actor: Actor = SYSTEM) -> tuple[A1Agent, str]:
     """Give the agent's app a new key; the old one stops working when this commits."""
     agent = _locked(agent)
+    previous_prefix = agent.app.key_prefix
     key = app_key_generate()
     App.objects.filter(pk=agent.app_id).update(
         key_prefix=key.prefix,
@@ -180,17 +251,58 @@ def agent_rotate_key(*, agent: A1Agent) -> tuple[A1Agent, str]:
         updated_at=timezone.now(),
     )
     agent.app.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action="app_key.rotated",
+        target_type=TargetType.APP_KEY,
+        target_id=agent.app_id,
+        agent_id=agent.pk,
+        owner_id=agent.owner_id,
+        # The prefix tells keys apart; the hash and the key itself are never recorded.
+        changes=audit_changes({"key_prefix": previous_prefix}, {"key_prefix": key.prefix}),
+    )
     return agent, key.plaintext
 
 
+# What the trail keeps of a deleted agent (no personal data).
+DELETED_SNAPSHOT_COLUMNS = ("id", "owner_id", "handle", "name", "agent_type", "status")
+
+
+def _delete_returning(where: str, params: list[Any]) -> list[dict[str, Any]]:
+    """Delete agents in one statement (the database cascades to everything under them) and
+    return what the audit trail keeps of each."""
+    columns = ", ".join(DELETED_SNAPSHOT_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM a1_agents WHERE {where} RETURNING {columns}", params)  # noqa: S608
+        return [dict(zip(DELETED_SNAPSHOT_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _record_deleted(deleted: list[dict[str, Any]], *, actor: Actor) -> None:
+    audit_record_many(
+        {
+            "actor": actor,
+            "action": "agent.deleted",
+            "target_type": TargetType.AGENT,
+            "target_id": row["id"],
+            "agent_id": row["id"],
+            "owner_id": row["owner_id"],
+            "changes": audit_changes(
+                {field: row[field] for field in ("handle", "name", "agent_type", "status")}, {}
+            ),
+        }
+        for row in deleted
+    )
+
+
 @transaction.atomic
-def agent_delete(*, agent: A1Agent) -> None:
+def agent_delete(*, agent: A1Agent, actor: Actor = SYSTEM) -> None:
     """Delete the agent, its app and all its data in one statement (the database cascades)."""
-    A1Agent.objects.filter(pk=agent.pk).delete()
+    _record_deleted(_delete_returning("id = %s", [agent.pk]), actor=actor)
 
 
 @transaction.atomic
-def agent_delete_all_for_owner(*, owner_id: str) -> int:
+def agent_delete_all_for_owner(*, owner_id: str, actor: Actor = SYSTEM) -> int:
     """Delete every agent of an owner with its app and all its data; return how many."""
-    deleted, _ = A1Agent.objects.filter(owner_id=owner_id).delete()
-    return deleted
+    deleted = _delete_returning("owner_id = %s", [owner_id])
+    _record_deleted(deleted, actor=actor)
+    return len(deleted)

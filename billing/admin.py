@@ -1,11 +1,33 @@
+"""Plans, subscriptions and the billing ledger in the admin.
+
+A plan's or a subscription's change goes through `billing.services`, which records it in
+the ledger (subscriptions) and in the audit trail (both), with the staff member as actor.
+"""
+
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
+from a1zap.admin import LargeTableAdmin
 from a1zap.admin_widgets import CompactTextAdmin
+from audit.actors import Actor
 from billing.models import BillingEvent, SubscriptionPlan, UserSubscription
-from billing.services import LIMIT_FIELDS, subscription_change_plan, subscription_override_limits
+from billing.services import (
+    LIMIT_FIELDS,
+    plan_save,
+    subscription_change_plan,
+    subscription_lock_for_user,
+    subscription_override_limits,
+)
+from billing.stripe_events import HANDLED_EVENTS
+
+# Every event type the ledger holds: staff changes, the monthly close, Stripe's events.
+LEDGER_EVENT_TYPES = (
+    "plan_changed", "limits_overridden", "subscription_cancelled", "usage_period_closed",
+    *sorted(HANDLED_EVENTS),
+)  # fmt: skip
 
 
 @admin.register(SubscriptionPlan)
@@ -21,15 +43,35 @@ class SubscriptionPlanAdmin(CompactTextAdmin):
         # A plan's id is referenced by subscriptions and Stripe lookup keys: fixed once made.
         return ("id", *self.readonly_fields) if obj else self.readonly_fields
 
+    def save_model(
+        self, request: HttpRequest, obj: SubscriptionPlan, form: Any, change: bool
+    ) -> None:
+        plan_save(plan=obj, actor=Actor.staff(request.user))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Subscriptions name their plan by id; retire a plan with `is_active` instead.
+        return False
+
+
+def _exact_stripe_or_user_id(term: str) -> Q:
+    """Search on the one column a term can be, so each search uses one index."""
+    if term.startswith("cus_"):
+        return Q(stripe_customer_id=term)
+    if term.startswith("sub_"):
+        return Q(stripe_subscription_id=term)
+    return Q(user_id=term)
+
 
 @admin.register(UserSubscription)
-class UserSubscriptionAdmin(CompactTextAdmin):
+class UserSubscriptionAdmin(LargeTableAdmin):
     """Staff change a user's plan or limits here; each change goes through the billing
-    services and is recorded in the ledger. Stripe's fields follow Stripe's webhooks."""
+    services and is recorded in the ledger and the audit trail. Stripe's fields follow
+    Stripe's webhooks."""
 
     list_display = ("user_id", "plan_id", "status", "current_period_end", "updated_at")
     list_filter = ("plan_id", "status")
-    search_fields = ("=user_id", "=stripe_customer_id", "=stripe_subscription_id")
+    search_fields = ("user_id",)  # shows the search box; get_search_results does the work
+    search_help_text = "Exact user id, Stripe customer id (cus_…) or subscription id (sub_…)."
     fields = (
         "user_id", "plan_id", *LIMIT_FIELDS, "status", "stripe_customer_id",
         "stripe_subscription_id", "current_period_start", "current_period_end",
@@ -40,6 +82,15 @@ class UserSubscriptionAdmin(CompactTextAdmin):
         "current_period_end", "cancelled_at", "past_due_since", "stripe_state_at",
         "created_at", "updated_at",
     )  # fmt: skip
+    ordering = ("user_id",)  # the unique index on user_id
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[UserSubscription], search_term: str
+    ) -> tuple[QuerySet[UserSubscription], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(_exact_stripe_or_user_id(term)), False
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ("user_id", *self.readonly_fields) if obj else self.readonly_fields
@@ -47,9 +98,11 @@ class UserSubscriptionAdmin(CompactTextAdmin):
     def save_model(
         self, request: HttpRequest, obj: UserSubscription, form: Any, change: bool
     ) -> None:
-        actor = f"staff:{request.user.get_username()}"
+        actor = Actor.staff(request.user)
         if not change:
-            obj.save()
+            created = subscription_lock_for_user(user_id=obj.user_id, actor=actor)
+            obj.pk = created.pk
+            obj._state.adding = False
         if "plan_id" in form.changed_data:
             subscription_change_plan(user_id=obj.user_id, plan_id=obj.plan_id, actor=actor)
         if any(field in form.changed_data for field in LIMIT_FIELDS):
@@ -62,17 +115,49 @@ class UserSubscriptionAdmin(CompactTextAdmin):
             )
         obj.refresh_from_db()
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The ledger points at subscriptions; cancelling is Stripe's or the user's.
+        return False
+
+
+class EventTypeFilter(admin.SimpleListFilter):
+    """The known event types (Django's default would run SELECT DISTINCT over the ledger)."""
+
+    title = "event type"
+    parameter_name = "event_type"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> Any:
+        return [(event_type, event_type) for event_type in LEDGER_EVENT_TYPES]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(event_type=value) if value else queryset
+
 
 @admin.register(BillingEvent)
-class BillingEventAdmin(CompactTextAdmin):
+class BillingEventAdmin(LargeTableAdmin):
     """The ledger: read-only, newest first."""
 
     list_display = ("created_at", "user_id", "event_type", "amount", "currency", "invoice_id")
-    list_filter = ("event_type",)
-    search_fields = ("=user_id", "=invoice_id", "=subscription__stripe_customer_id")
+    list_filter = (EventTypeFilter,)
+    search_fields = ("user_id",)  # shows the search box; get_search_results does the work
+    search_help_text = "Exact user id, invoice id (in_…) or Stripe customer id (cus_…)."
     list_select_related = ("subscription",)
     raw_id_fields = ("subscription",)
-    ordering = ("-created_at",)
+    # A user's events newest first, through the (user_id, created_at DESC) index.
+    ordering = ("user_id", "-created_at")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[BillingEvent], search_term: str
+    ) -> tuple[QuerySet[BillingEvent], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if term.startswith("in_"):
+            return queryset.filter(invoice_id=term), False
+        if term.startswith("cus_"):
+            return queryset.filter(subscription__stripe_customer_id=term), False
+        return queryset.filter(user_id=term), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -1,4 +1,8 @@
-"""Writes to subscriptions and the billing ledger. Other apps call these, not the models."""
+"""Writes to subscriptions, plans and the billing ledger. Other apps call these, not the models.
+
+Each change to a subscription or a plan is also recorded in the audit trail, in the same
+transaction, with the actor the caller passes.
+"""
 
 from typing import Any, cast
 
@@ -8,6 +12,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from a1zap.errors import ServiceError
+from audit.actors import SYSTEM, Actor, actor_coerce
+from audit.models import TargetType
+from audit.services import audit_changes, audit_record
 from billing.models import (
     BillingEvent,
     PlanId,
@@ -31,22 +38,65 @@ PAID_STATUSES = (
 )
 
 
-def subscription_lock_for_user(*, user_id: str) -> UserSubscription:
+# Fields of a subscription the audit trail follows (Stripe's bookkeeping `stripe_state_at`
+# and the timestamps are left out).
+AUDITED_SUBSCRIPTION_FIELDS = (
+    "plan_id", "status", "max_personal_agents", "max_work_agents", "max_total_agents",
+    "stripe_customer_id", "stripe_subscription_id", "current_period_start",
+    "current_period_end", "cancelled_at", "past_due_since",
+)  # fmt: skip
+
+
+def subscription_snapshot(subscription: UserSubscription) -> dict[str, Any]:
+    """The audited fields of a subscription, to diff before and after a change."""
+    return {field: getattr(subscription, field) for field in AUDITED_SUBSCRIPTION_FIELDS}
+
+
+def subscription_audit(
+    subscription: UserSubscription,
+    *,
+    actor: Actor,
+    action: str,
+    before: dict[str, Any],
+    context: dict[str, Any] | None = None,
+) -> None:
+    """Record what changed in the subscription since `before` (nothing if nothing did)."""
+    changes = audit_changes(before, subscription_snapshot(subscription))
+    if changes:
+        audit_record(
+            actor=actor,
+            action=action,
+            target_type=TargetType.SUBSCRIPTION,
+            target_id=subscription.pk,
+            owner_id=subscription.user_id,
+            changes=changes,
+            context=context,
+        )
+
+
+def subscription_lock_for_user(*, user_id: str, actor: Actor = SYSTEM) -> UserSubscription:
     """Return the user's subscription row locked FOR UPDATE, creating it (free) if missing.
 
     Must run inside a transaction. The INSERT … ON CONFLICT DO NOTHING makes creation
-    race-safe: two callers for a new user end up locking the same single row.
+    race-safe: two callers for a new user end up locking the same single row. A row created
+    here is recorded in the audit trail as `subscription.created`, by `actor`.
     """
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO user_subscriptions (user_id) VALUES (%s) ON CONFLICT (user_id) DO NOTHING",
             [user_id],
         )
-    return UserSubscription.objects.select_for_update().get(user_id=user_id)
+        created = cursor.rowcount == 1
+    subscription = UserSubscription.objects.select_for_update().get(user_id=user_id)
+    if created:
+        subscription_audit(subscription, actor=actor, action="subscription.created", before={})
+    return subscription
 
 
 @transaction.atomic
-def subscription_cancel_for_user(*, user_id: str, reason: str) -> UserSubscription | None:
+def subscription_cancel_for_user(
+    *, user_id: str, reason: str, actor: Actor = SYSTEM
+) -> UserSubscription | None:
     """Mark the user's subscription cancelled and record it in the ledger; None if they had none.
 
     Cancelling is idempotent: an already cancelled subscription is left as it is.
@@ -54,6 +104,7 @@ def subscription_cancel_for_user(*, user_id: str, reason: str) -> UserSubscripti
     subscription = UserSubscription.objects.select_for_update().filter(user_id=user_id).first()
     if subscription is None or subscription.status == SubscriptionStatus.CANCELLED:
         return subscription
+    before = subscription_snapshot(subscription)
     subscription.status = SubscriptionStatus.CANCELLED
     subscription.cancelled_at = timezone.now()
     subscription.save(update_fields=["status", "cancelled_at", "updated_at"])
@@ -63,6 +114,13 @@ def subscription_cancel_for_user(*, user_id: str, reason: str) -> UserSubscripti
         subscription=subscription,
         description=reason,
         metadata={"reason": reason, "plan_id": subscription.plan_id},
+    )
+    subscription_audit(
+        subscription,
+        actor=actor,
+        action="subscription.cancelled",
+        before=before,
+        context={"reason": reason},
     )
     return subscription
 
@@ -90,13 +148,16 @@ def set_plan_and_limits(subscription: UserSubscription, plan_id: str) -> list[st
 
 
 @transaction.atomic
-def subscription_change_plan(*, user_id: str, plan_id: str, actor: str) -> UserSubscription:
-    """Put a user on a plan (its limits too) by hand; the ledger records who did it.
+def subscription_change_plan(*, user_id: str, plan_id: str, actor: Actor | str) -> UserSubscription:
+    """Put a user on a plan (its limits too) by hand; the ledger and the audit trail record
+    who did it.
 
     Nothing is deleted on a downgrade: agents past the new limits stay, and only new ones
     are refused until the user is back within them.
     """
-    subscription = subscription_lock_for_user(user_id=user_id)
+    actor = actor_coerce(actor)
+    subscription = subscription_lock_for_user(user_id=user_id, actor=actor)
+    before = subscription_snapshot(subscription)
     previous = subscription.plan_id
     changed = set_plan_and_limits(subscription, plan_id)
     if changed:
@@ -105,8 +166,11 @@ def subscription_change_plan(*, user_id: str, plan_id: str, actor: str) -> UserS
             user_id=user_id,
             event_type="plan_changed",
             subscription=subscription,
-            description=f"Plan changed from {previous} to {plan_id} by {actor}.",
-            metadata={"from": previous, "to": plan_id, "actor": actor},
+            description=f"Plan changed from {previous} to {plan_id} by {actor.label}.",
+            metadata={"from": previous, "to": plan_id, "actor": actor.label},
+        )
+        subscription_audit(
+            subscription, actor=actor, action="subscription.plan_changed", before=before
         )
     return subscription
 
@@ -118,10 +182,12 @@ def subscription_override_limits(
     max_personal_agents: int | None,
     max_work_agents: int | None,
     max_total_agents: int | None,
-    actor: str,
+    actor: Actor | str,
 ) -> UserSubscription:
     """Set a user's agent limits apart from their plan (-1 unlimited, None = the plan's)."""
-    subscription = subscription_lock_for_user(user_id=user_id)
+    actor = actor_coerce(actor)
+    subscription = subscription_lock_for_user(user_id=user_id, actor=actor)
+    snapshot = subscription_snapshot(subscription)
     before = {field: getattr(subscription, field) for field in LIMIT_FIELDS}
     subscription.max_personal_agents = max_personal_agents
     subscription.max_work_agents = max_work_agents
@@ -133,13 +199,50 @@ def subscription_override_limits(
             user_id=user_id,
             event_type="limits_overridden",
             subscription=subscription,
-            description=f"Agent limits changed by {actor}.",
-            metadata={"from": before, "to": after, "actor": actor},
+            description=f"Agent limits changed by {actor.label}.",
+            metadata={"from": before, "to": after, "actor": actor.label},
+        )
+        subscription_audit(
+            subscription, actor=actor, action="subscription.limits_overridden", before=snapshot
         )
     return subscription
 
 
 LIMIT_FIELDS = ("max_personal_agents", "max_work_agents", "max_total_agents")
+
+# Plan fields the audit trail leaves out: they change on every save.
+PLAN_UNAUDITED_FIELDS = frozenset({"created_at", "updated_at"})
+
+
+def _plan_snapshot(plan: SubscriptionPlan | None) -> dict[str, Any]:
+    if plan is None:
+        return {}
+    return {
+        field.attname: getattr(plan, field.attname)
+        for field in SubscriptionPlan._meta.concrete_fields
+        if field.attname not in PLAN_UNAUDITED_FIELDS
+    }
+
+
+@transaction.atomic
+def plan_save(*, plan: SubscriptionPlan, actor: Actor) -> SubscriptionPlan:
+    """Create or change a plan (staff, in the admin), recorded in the audit trail.
+
+    Subscriptions keep the limits they have; the plan's new limits apply to users who move
+    to it from now on (and to those whose own limits are unset).
+    """
+    stored = SubscriptionPlan.objects.select_for_update().filter(pk=plan.pk).first()
+    plan.save()
+    changes = audit_changes(_plan_snapshot(stored), _plan_snapshot(plan))
+    if changes:
+        audit_record(
+            actor=actor,
+            action="plan.created" if stored is None else "plan.updated",
+            target_type=TargetType.PLAN,
+            target_id=plan.pk,
+            changes=changes,
+        )
+    return plan
 
 
 # --- Stripe: customer, checkout, portal ----------------------------------------------------
@@ -152,7 +255,7 @@ def _ensure_stripe_customer(client: stripe.StripeClient, *, user_id: str, email:
     a failure before the id was stored) get the same customer from Stripe.
     """
     with transaction.atomic():
-        subscription = subscription_lock_for_user(user_id=user_id)
+        subscription = subscription_lock_for_user(user_id=user_id, actor=Actor.owner(user_id))
     if subscription.stripe_customer_id:
         return subscription.stripe_customer_id
     params: dict[str, Any] = {"metadata": {"user_id": user_id}}
@@ -162,9 +265,22 @@ def _ensure_stripe_customer(client: stripe.StripeClient, *, user_id: str, email:
         customer = client.v1.customers.create(
             params=cast(Any, params), options=stripe_options(f"a1zap-customer-{user_id}")
         )
-    UserSubscription.objects.filter(user_id=user_id, stripe_customer_id__isnull=True).update(
-        stripe_customer_id=customer.id, updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        unlinked = (
+            UserSubscription.objects.select_for_update()
+            .filter(user_id=user_id, stripe_customer_id__isnull=True)
+            .first()
+        )
+        if unlinked is not None:
+            before = subscription_snapshot(unlinked)
+            unlinked.stripe_customer_id = customer.id
+            unlinked.save(update_fields=["stripe_customer_id", "updated_at"])
+            subscription_audit(
+                unlinked,
+                actor=Actor.owner(user_id),
+                action="subscription.billing_account_linked",
+                before=before,
+            )
     stored = UserSubscription.objects.values_list("stripe_customer_id", flat=True).get(
         user_id=user_id
     )

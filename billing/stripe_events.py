@@ -8,6 +8,9 @@ payload, in one transaction with its `billing_events` row:
   the Stripe event id, and a duplicate stops before any change;
 - an older event arriving after a newer one does not roll state back: a subscription
   remembers the `created` time of the last event that set its state (`stripe_state_at`).
+
+What an event changes is recorded in the audit trail (actor `stripe`, with the event id) in
+the same transaction.
 """
 
 import datetime as dt
@@ -20,8 +23,14 @@ import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from audit.actors import Actor
 from billing.models import BillingEvent, PlanId, SubscriptionStatus, UserSubscription
-from billing.services import set_plan_and_limits, subscription_lock_for_user
+from billing.services import (
+    set_plan_and_limits,
+    subscription_audit,
+    subscription_lock_for_user,
+    subscription_snapshot,
+)
 from billing.stripe_gateway import BillingUnavailable, stripe_configured
 
 logger = logging.getLogger(__name__)
@@ -138,8 +147,9 @@ def stripe_event_apply(*, event: dict[str, Any]) -> str:
         logger.warning("Stripe event %s (%s) names no user we know", event["id"], event_type)
         return "unknown_user"
     created = _timestamp(event["created"]) or dt.datetime.now(dt.UTC)
+    actor = Actor.stripe(event["id"])
     with transaction.atomic():
-        subscription = subscription_lock_for_user(user_id=user_id)
+        subscription = subscription_lock_for_user(user_id=user_id, actor=actor)
         amount, currency, invoice_id = _amount(event_type, obj)
         try:
             with transaction.atomic():
@@ -155,9 +165,17 @@ def stripe_event_apply(*, event: dict[str, Any]) -> str:
                 )
         except IntegrityError:
             return "duplicate"
+        before = subscription_snapshot(subscription)
         changed = _apply_state(subscription, event_type, obj, created)
         if changed:
             subscription.save(update_fields=[*changed, "updated_at"])
+            subscription_audit(
+                subscription,
+                actor=actor,
+                action="subscription.updated",
+                before=before,
+                context={"stripe_event_type": event_type},
+            )
     return "applied" if changed else "recorded"
 
 

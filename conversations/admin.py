@@ -1,25 +1,80 @@
-from django.contrib import admin
+"""Conversations and messages for support: read-only for every role (they are the
+customers' data, written only by their apps through the API)."""
 
-from a1zap.admin_widgets import CompactTextAdmin
+import uuid
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+
+from a1zap.admin import LargeTableAdmin
 from conversations.models import AgentConversation, Message
 
 
+class ReadOnlyAdmin(LargeTableAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(AgentConversation)
-class AgentConversationAdmin(CompactTextAdmin):
+class AgentConversationAdmin(ReadOnlyAdmin):
     list_display = ("id", "agent", "channel", "external_user_id", "status", "last_message_at")
     list_filter = ("channel", "status")
-    search_fields = ("=external_user_id", "=thread_id")
+    search_fields = ("external_user_id",)  # shows the search box; see get_search_results
+    search_help_text = "Exact conversation id, agent id, external user id or thread id."
     list_select_related = ("agent",)
     raw_id_fields = ("agent",)
-    readonly_fields = ("id", "started_at", "last_message_at")
-    ordering = ("-last_message_at",)
+    # An agent's conversations, latest activity first: the (agent, last_message_at DESC, id
+    # DESC) index serves it, also for the whole table.
+    ordering = ("agent_id", "-last_message_at", "-id")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[AgentConversation], search_term: str
+    ) -> tuple[QuerySet[AgentConversation], bool]:
+        # Exact and case-sensitive, as the ids are: Django's `=field` compares UPPER()
+        # values, which no index serves.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            as_uuid = uuid.UUID(term)
+        except ValueError:
+            pass
+        else:
+            return queryset.filter(Q(pk=as_uuid) | Q(agent_id=as_uuid)), False
+        # The external user id is indexed; a thread id is looked for only if no user matched.
+        by_user = queryset.filter(external_user_id=term)
+        if by_user.exists():
+            return by_user, False
+        return queryset.filter(thread_id=term), False
 
 
 @admin.register(Message)
-class MessageAdmin(CompactTextAdmin):
+class MessageAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "conversation", "role", "agent")
     list_filter = ("role",)
+    search_fields = ("conversation__id",)  # shows the search box; see get_search_results
+    search_help_text = "Exact conversation id or message id."
     list_select_related = ("agent", "conversation")
     raw_id_fields = ("agent", "conversation")
-    readonly_fields = ("id", "client_message_id", "created_at")
-    ordering = ("-created_at",)
+    # A conversation's messages in order: the (conversation, created_at, id) index.
+    ordering = ("conversation_id", "created_at", "id")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Message], search_term: str
+    ) -> tuple[QuerySet[Message], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            as_uuid = uuid.UUID(term)
+        except ValueError:
+            return queryset.none(), False
+        return queryset.filter(Q(conversation_id=as_uuid) | Q(pk=as_uuid)), False

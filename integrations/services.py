@@ -3,6 +3,9 @@ their secrets encrypted (see `integrations.providers`).
 
 One integration per agent and provider is the database's rule (`unique_agent_provider`);
 a second one, also when two requests race, answers 400 on `provider`.
+
+Every change is recorded in the audit trail, in the same transaction: which settings
+changed, with public values shown and secrets (and contact addresses) redacted.
 """
 
 import uuid
@@ -12,10 +15,16 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from audit.actors import SYSTEM, Actor
+from audit.models import TargetType
+from audit.services import audit_changes, audit_record
 from integrations.errors import IntegrationInvalid
 from integrations.models import AgentIntegration, IntegrationStatus
 from integrations.providers import ConfigInvalid, config_build
 from usage.errors import AgentGone
+
+# Public settings that are contact details: recorded as changed, never with their values.
+CONTACT_SETTINGS = frozenset({"address", "smtp_username"})
 
 
 def _config_document(
@@ -27,21 +36,76 @@ def _config_document(
         raise IntegrationInvalid({"config": invalid.errors}) from None
 
 
-def _hold_agent(agent_id: uuid.UUID) -> None:
-    """Keep the agent from being deleted until commit; refuse if it is already gone."""
+def _hold_agent(agent_id: uuid.UUID) -> str:
+    """Keep the agent from being deleted until commit; refuse if it is already gone.
+
+    Return the agent's owner id.
+    """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM a1_agents WHERE id = %s FOR KEY SHARE", [agent_id])
-        if cursor.fetchone() is None:
+        cursor.execute("SELECT owner_id FROM a1_agents WHERE id = %s FOR KEY SHARE", [agent_id])
+        row = cursor.fetchone()
+        if row is None:
             raise AgentGone()
+        return str(row[0])
+
+
+def _audited_state(integration: AgentIntegration | None) -> tuple[dict[str, Any], set[str]]:
+    """The integration as the trail compares it, and the names of its secret settings.
+
+    Secrets are compared by ciphertext, which differs on every encryption: a secret sent
+    again counts as changed. Their values never reach the trail (see `_record`).
+    """
+    if integration is None:
+        return {}, set()
+    config = integration.config if isinstance(integration.config, Mapping) else {}
+    public = config.get("public")
+    secrets = config.get("secrets")
+    public = public if isinstance(public, Mapping) else {}
+    secrets = secrets if isinstance(secrets, Mapping) else {}
+    state: dict[str, Any] = {"provider": integration.provider, "status": integration.status}
+    state.update({f"config.{name}": value for name, value in public.items()})
+    state.update({f"config.{name}": value for name, value in secrets.items()})
+    return state, {f"config.{name}" for name in secrets}
+
+
+def _record(
+    integration: AgentIntegration,
+    *,
+    actor: Actor,
+    action: str,
+    owner_id: str | None,
+    before: tuple[dict[str, Any], set[str]],
+    after: tuple[dict[str, Any], set[str]],
+) -> None:
+    (old, old_secrets), (new, new_secrets) = before, after
+    redacted = old_secrets | new_secrets | {f"config.{name}" for name in CONTACT_SETTINGS}
+    changes = audit_changes(old, new, redacted=redacted)
+    if changes:
+        audit_record(
+            actor=actor,
+            action=action,
+            target_type=TargetType.INTEGRATION,
+            target_id=integration.pk,
+            agent_id=integration.agent_id,
+            owner_id=owner_id,
+            changes=changes,
+        )
+
+
+def _owner_of_agent(agent_id: uuid.UUID) -> str | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT owner_id FROM a1_agents WHERE id = %s", [agent_id])
+        row = cursor.fetchone()
+    return str(row[0]) if row else None
 
 
 @transaction.atomic
 def integration_create(
-    *, agent_id: uuid.UUID, provider: str, config: Mapping[str, Any]
+    *, agent_id: uuid.UUID, provider: str, config: Mapping[str, Any], actor: Actor = SYSTEM
 ) -> AgentIntegration:
     """Connect a provider to an agent, its secrets encrypted; one per agent and provider."""
     document = _config_document(provider=provider, changes=config)
-    _hold_agent(agent_id)
+    owner_id = _hold_agent(agent_id)
     integration = AgentIntegration(
         agent_id=agent_id,
         provider=provider,
@@ -58,6 +122,14 @@ def integration_create(
                 {"provider": [f"This agent already has a {provider} integration."]}
             ) from None
         raise
+    _record(
+        integration,
+        actor=actor,
+        action="integration.created",
+        owner_id=owner_id,
+        before=_audited_state(None),
+        after=_audited_state(integration),
+    )
     return integration
 
 
@@ -67,6 +139,7 @@ def integration_update(
     integration_id: uuid.UUID,
     config: Mapping[str, Any] | None = None,
     status: str | None = None,
+    actor: Actor = SYSTEM,
 ) -> AgentIntegration:
     """Merge configuration changes into the stored configuration and/or set the status.
 
@@ -74,6 +147,7 @@ def integration_update(
     optional key. A changed configuration sets `last_sync_at` and clears an `error` status.
     """
     integration = AgentIntegration.objects.select_for_update().get(pk=integration_id)
+    before = _audited_state(integration)
     if config is not None:
         document = _config_document(
             provider=integration.provider, changes=config, stored=integration.config
@@ -86,10 +160,30 @@ def integration_update(
     if status is not None:
         integration.status = status
     integration.save(update_fields=["config", "status", "last_sync_at", "updated_at"])
+    _record(
+        integration,
+        actor=actor,
+        action="integration.updated",
+        owner_id=_owner_of_agent(integration.agent_id),
+        before=before,
+        after=_audited_state(integration),
+    )
     return integration
 
 
 @transaction.atomic
-def integration_delete(*, integration_id: uuid.UUID) -> None:
+def integration_delete(*, integration_id: uuid.UUID, actor: Actor = SYSTEM) -> None:
     """Remove the integration and its stored secrets."""
+    integration = AgentIntegration.objects.select_for_update().filter(pk=integration_id).first()
+    if integration is None:
+        return
+    before = _audited_state(integration)
     AgentIntegration.objects.filter(pk=integration_id).delete()
+    _record(
+        integration,
+        actor=actor,
+        action="integration.deleted",
+        owner_id=_owner_of_agent(integration.agent_id),
+        before=before,
+        after=({}, set()),
+    )

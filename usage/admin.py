@@ -1,22 +1,47 @@
-from django.contrib import admin
+"""Daily usage in the admin, read-only: rows are written by ingestion alone."""
 
-from a1zap.admin_widgets import CompactTextAdmin
+import uuid
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from a1zap.admin import LargeTableAdmin
 from usage.models import AgentUsage
 
 
 @admin.register(AgentUsage)
-class AgentUsageAdmin(CompactTextAdmin):
+class AgentUsageAdmin(LargeTableAdmin):
     list_display = (
-        "date",
-        "agent",
-        "message_count",
-        "api_calls",
-        "compute_seconds",
-        "storage_bytes",
+        "date", "agent", "message_count", "api_calls", "compute_seconds", "storage_bytes",
         "estimated_cost",
-    )
+    )  # fmt: skip
+    # A date filter, not a date hierarchy: the hierarchy reads MIN/MAX over the whole table.
+    list_filter = (("date", admin.DateFieldListFilter),)
+    search_fields = ("agent__id",)  # shows the search box; see get_search_results
+    search_help_text = "Exact agent id."
     list_select_related = ("agent",)
     raw_id_fields = ("agent",)
-    date_hierarchy = "date"
-    ordering = ("-date",)
-    readonly_fields = ("id", "created_at")
+    # An agent's days, newest first, read backwards along the (agent, date) index.
+    ordering = ("-agent_id", "-date")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[AgentUsage], search_term: str
+    ) -> tuple[QuerySet[AgentUsage], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(agent_id=uuid.UUID(term)), False
+        except ValueError:
+            return queryset.none(), False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

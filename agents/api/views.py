@@ -22,6 +22,7 @@ from agents.api.serializers import (
 )
 from agents.handles import RESERVED_HANDLES, handle_problem
 from agents.models import A1Agent, AgentStatus, AgentType
+from audit.actors import actor_for
 
 UUID_PATH_REGEX = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
@@ -77,37 +78,44 @@ class AgentViewSet(
         assert owner is not None  # IsOwner
         serializer = AgentWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        agent, app_key = services.agent_create(owner_id=owner.id, **serializer.validated_data)
+        agent, app_key = services.agent_create(
+            owner_id=owner.id, actor=actor_for(request.user), **serializer.validated_data
+        )
         agent.app_key = app_key  # type: ignore[attr-defined]
         return Response(AgentCreatedSerializer(agent).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = AgentWriteSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        agent = services.agent_update(agent=self.get_object(), **serializer.validated_data)
+        agent = services.agent_update(
+            agent=self.get_object(), actor=actor_for(request.user), **serializer.validated_data
+        )
         return Response(AgentSerializer(agent).data)
 
     def perform_destroy(self, instance: A1Agent) -> None:
         if owner_of(self.request.user) is None and staff_role(self.request.user) != "admin":
             raise PermissionDenied("Only the owner or an admin may delete an agent.")
-        services.agent_delete(agent=instance)
+        services.agent_delete(agent=instance, actor=actor_for(self.request.user))
 
     @extend_schema(summary="Pause an agent", request=None, responses=AgentSerializer)
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, pk: str | None = None) -> Response:
-        return Response(AgentSerializer(services.agent_pause(agent=self.get_object())).data)
+        agent = services.agent_pause(agent=self.get_object(), actor=actor_for(request.user))
+        return Response(AgentSerializer(agent).data)
 
     @extend_schema(
         summary="Resume a paused or archived agent", request=None, responses=AgentSerializer
     )
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str | None = None) -> Response:
-        return Response(AgentSerializer(services.agent_resume(agent=self.get_object())).data)
+        agent = services.agent_resume(agent=self.get_object(), actor=actor_for(request.user))
+        return Response(AgentSerializer(agent).data)
 
     @extend_schema(summary="Archive an agent", request=None, responses=AgentSerializer)
     @action(detail=True, methods=["post"])
     def archive(self, request: Request, pk: str | None = None) -> Response:
-        return Response(AgentSerializer(services.agent_archive(agent=self.get_object())).data)
+        agent = services.agent_archive(agent=self.get_object(), actor=actor_for(request.user))
+        return Response(AgentSerializer(agent).data)
 
     @extend_schema(
         summary="Give the agent's app a new key",
@@ -117,7 +125,9 @@ class AgentViewSet(
     )
     @action(detail=True, methods=["post"], url_path="rotate-key")
     def rotate_key(self, request: Request, pk: str | None = None) -> Response:
-        agent, app_key = services.agent_rotate_key(agent=self.get_object())
+        agent, app_key = services.agent_rotate_key(
+            agent=self.get_object(), actor=actor_for(request.user)
+        )
         agent.app_key = app_key  # type: ignore[attr-defined]
         return Response(AgentCreatedSerializer(agent).data)
 

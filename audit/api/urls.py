@@ -1,5 +1,9 @@
 """Routes of the audit API, included under /api/v1/."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from audit.api import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("agents/<uuid:agent_id>/audit/", views.AgentAuditView.as_view(), name="agent-audit"),
+]

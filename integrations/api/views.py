@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from a1zap.permissions import IsOwner, IsOwnerOrStaff
 from agents.api.views import UUID_PATH_REGEX
 from agents.selectors import agent_queryset_for
+from audit.actors import actor_for
 from integrations import selectors, services
 from integrations.api.serializers import (
     IntegrationCreateSerializer,
@@ -93,6 +94,7 @@ class IntegrationViewSet(
             agent_id=_visible_agent_id(request.user, fields["agent"], field="agent"),
             provider=fields["provider"],
             config=fields["config"],
+            actor=actor_for(request.user),
         )
         return Response(IntegrationSerializer(integration).data, status=status.HTTP_201_CREATED)
 
@@ -101,9 +103,11 @@ class IntegrationViewSet(
         serializer = IntegrationUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         integration = services.integration_update(
-            integration_id=integration.id, **serializer.validated_data
+            integration_id=integration.id,
+            actor=actor_for(request.user),
+            **serializer.validated_data,
         )
         return Response(IntegrationSerializer(integration).data)
 
     def perform_destroy(self, instance: AgentIntegration) -> None:
-        services.integration_delete(integration_id=instance.id)
+        services.integration_delete(integration_id=instance.id, actor=actor_for(self.request.user))

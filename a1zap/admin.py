@@ -1,0 +1,84 @@
+"""What every large table's admin shares: a paginator that never counts the whole table.
+
+Django's changelist asks its paginator for `count` to draw the page links, which is a
+`SELECT COUNT(*)` over the table: seconds on tens of millions of rows, on every page view.
+Here an unfiltered list uses PostgreSQL's own estimate (`pg_class.reltuples`, kept current
+by autovacuum), and a filtered one counts at most `exact_count_limit + 1` rows.
+"""
+
+from typing import Any
+
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.db import connections
+from django.db.models import Model, QuerySet
+from django.utils.functional import cached_property
+
+from a1zap.admin_widgets import CompactTextAdmin
+
+
+def table_row_estimate(model: type[Model], *, using: str = "default") -> int:
+    """PostgreSQL's estimate of the table's rows; -1 if it has never been analysed."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+            [connection.ops.quote_name(model._meta.db_table)],
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row and row[0] is not None else -1
+
+
+class EstimatedCountPaginator(Paginator):
+    """Count cheaply: an estimate for a large unfiltered table, a capped count otherwise.
+
+    Below `exact_count_limit` rows the count is exact. Past it, the count is approximate
+    (`is_approximate`), and any page number is accepted: a page past the end is empty.
+    """
+
+    exact_count_limit = 10_000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.is_approximate = False
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet):
+            return super().count
+        if not queryset.query.where:
+            estimate = table_row_estimate(queryset.model, using=queryset.db)
+            if estimate > self.exact_count_limit:
+                self.is_approximate = True
+                return estimate
+        # Only the primary keys, without ordering or annotations:
+        # SELECT COUNT(*) FROM (SELECT id FROM … WHERE … LIMIT n + 1).
+        capped = queryset.order_by().values("pk")[: self.exact_count_limit + 1].count()
+        self.is_approximate = capped > self.exact_count_limit
+        return capped
+
+    def validate_number(self, number: Any) -> int:
+        self.count  # noqa: B018 (sets is_approximate)
+        if not self.is_approximate:
+            return super().validate_number(number)
+        try:
+            page = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger("That page number is not an integer") from None
+        if page < 1:
+            raise EmptyPage("That page number is less than 1")
+        return page
+
+    def page(self, number: Any) -> Page:
+        number = self.validate_number(number)
+        if not self.is_approximate:
+            return super().page(number)
+        bottom = (number - 1) * self.per_page
+        return Page(self.object_list[bottom : bottom + self.per_page], number, self)
+
+
+class LargeTableAdmin(CompactTextAdmin):
+    """An admin for a table that grows without bound: no full COUNT(*), ever."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
