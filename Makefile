@@ -6,11 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Two cores here: two workers with four threads each keep both busy while requests wait on I/O.
-WORKERS ?= 2
-THREADS ?= 4
+# Two cores here: four workers of two threads each (`make bench`, docs/scaling.md). Requests
+# are mostly Python CPU, which one process runs on one core at a time (the GIL): two
+# processes per core keep both busy, two threads each overlap waits on PostgreSQL and Redis.
+WORKERS ?= 4
+THREADS ?= 2
 
-.PHONY: run test lint install install-dev migrate collectstatic clean
+.PHONY: run test lint install install-dev migrate collectstatic clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +47,17 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+
+# Benchmarks on their own database (BENCH_DATABASE_URL, default a1zap_bench): one table of
+# figures, each beside its floor. wrk (a C load generator) is installed when missing;
+# without it the bench falls back to a slower Python client. Full sizes (about 10 minutes):
+#   make bench BENCH_ARGS="--close-agents 100000 --admin-agents 1000000"
+bench: install
+	@command -v wrk >/dev/null 2>&1 \
+		|| (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 \
+		|| (sudo -n apt-get update -qq && sudo -n apt-get install -y -qq wrk) >/dev/null 2>&1 \
+		|| echo "wrk could not be installed; the bench uses its Python load client"
+	$(BIN)/python bench/run.py --configs $(WORKERS)x$(THREADS) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles

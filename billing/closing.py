@@ -35,11 +35,16 @@ SELECT u.user_id, s.id AS subscription_id, p.id AS plan_id,
        ROUND(o.overage_messages * p.overage_price_per_message, 2) AS amount,
        s.stripe_customer_id
 FROM (
-    SELECT a.owner_id AS user_id, COUNT(DISTINCT a.id) AS agents,
-           SUM(COALESCE(au.message_count, 0))::bigint AS messages
-    FROM agent_usage au
-    JOIN a1_agents a ON a.id = au.agent_id
-    WHERE au.date >= %(first)s AND au.date < %(after)s
+    -- Sum per agent first, then per owner: no COUNT(DISTINCT), which would sort every
+    -- usage row of the month.
+    SELECT a.owner_id AS user_id, COUNT(*) AS agents, SUM(per_agent.messages)::bigint AS messages
+    FROM (
+        SELECT agent_id, SUM(COALESCE(message_count, 0)) AS messages
+        FROM agent_usage
+        WHERE date >= %(first)s AND date < %(after)s
+        GROUP BY agent_id
+    ) per_agent
+    JOIN a1_agents a ON a.id = per_agent.agent_id
     GROUP BY a.owner_id
 ) u
 LEFT JOIN user_subscriptions s ON s.user_id = u.user_id
