@@ -46,7 +46,7 @@ def generate(env: dict[str, str], *, users: int, agents_per_user: int, days: int
         sys.executable, "manage.py", "generate_demo_data", "--users", str(users),
         "--agents-per-user", str(agents_per_user), "--days", str(days),
         "--messages-per-day", str(messages_per_day), "--seed", str(seed),
-        "--end-date", end.isoformat(),
+        "--end-date", end.isoformat(), "--verbosity", "0",
     ]  # fmt: skip
     started = time.perf_counter()
     process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
@@ -59,6 +59,7 @@ def generate(env: dict[str, str], *, users: int, agents_per_user: int, days: int
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"generate_demo_data failed ({process.returncode}): {summary}")
+    print(f"[bench] {summary}", file=sys.stderr, flush=True)
     # ru_maxrss is in KiB on Linux.
     return Generated(users * agents_per_user, seconds, usage.ru_maxrss / 1024, summary)
 
