@@ -335,6 +335,7 @@ EXPECTED_CASCADES = {
     ("a1_agents", "app_id", "apps"),
     ("apps", "agent_id", "a1_agents"),
     ("agent_usage", "agent_id", "a1_agents"),
+    ("usage_event_ids", "agent_id", "a1_agents"),
     ("agent_conversations", "agent_id", "a1_agents"),
     ("agent_integrations", "agent_id", "a1_agents"),
     ("messages", "agent_id", "a1_agents"),

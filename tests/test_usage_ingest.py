@@ -399,3 +399,24 @@ def test_concurrent_messages_cannot_pass_the_hard_cap() -> None:
     assert statuses.count(429) == 20
     assert UserMonthlyUsage.objects.get(user_id="capped").message_count == 1000
     assert AgentUsage.objects.get(agent=agent).message_count == 10
+
+
+def test_an_agent_that_reported_usage_can_be_deleted_with_everything_under_it(
+    api_client: APIClient, owner_headers: Any
+) -> None:
+    created = api_client.post(
+        "/api/v1/agents/", {"name": "D", "handle": "deleted_bot", "agent_type": "work"},
+        format="json", **owner_headers(),
+    ).json()  # fmt: skip
+    reported = post(
+        api_client,
+        {"HTTP_AUTHORIZATION": f"Bearer {created['app_key']}"},
+        {"id": "e", "messages": 1},
+    )
+
+    deleted = api_client.delete(f"/api/v1/agents/{created['id']}/", **owner_headers())
+
+    assert reported.status_code == 202
+    assert deleted.status_code == 204
+    assert not UsageEventId.objects.filter(agent_id=created["id"]).exists()
+    assert not AgentUsage.objects.filter(agent_id=created["id"]).exists()
