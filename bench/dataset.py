@@ -1,13 +1,13 @@
 """The benchmark's data: reset the bench database, fill it with generate_demo_data, pick rows.
 
 The demo data is written by `manage.py generate_demo_data` in a child process, so its time
-and peak memory (RSS, from wait4's rusage) are measured as an operator would see them.
+and peak memory (RSS) are measured as an operator would see them.
 """
 
 import datetime as dt
-import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,16 +52,42 @@ def generate(env: dict[str, str], *, users: int, agents_per_user: int, days: int
     process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
     )
-    assert process.stdout is not None
-    summary = process.stdout.read().strip()
-    _, status, usage = os.wait4(process.pid, 0)
+    peak = _PeakMemory(process.pid)
+    peak.start()
+    summary, _ = process.communicate()
     seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
+    peak.join()
     if process.returncode != 0:
         raise SystemExit(f"generate_demo_data failed ({process.returncode}): {summary}")
-    print(f"[bench] {summary}", file=sys.stderr, flush=True)
-    # ru_maxrss is in KiB on Linux.
-    return Generated(users * agents_per_user, seconds, usage.ru_maxrss / 1024, summary)
+    print(f"[bench] {summary.strip()}", file=sys.stderr, flush=True)
+    return Generated(users * agents_per_user, seconds, peak.mib, summary.strip())
+
+
+class _PeakMemory(threading.Thread):
+    """Follow a process's peak RSS (VmHWM) until it exits.
+
+    Not getrusage's ru_maxrss: a child forked from this process starts with our own pages,
+    and Linux keeps that high-water mark across exec, so it would report the bench's size.
+    VmHWM belongs to the process's own memory, which exec replaced.
+    """
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.status = Path(f"/proc/{pid}/status")
+        self.mib = 0.0
+
+    def run(self) -> None:
+        while True:
+            try:
+                text = self.status.read_text()
+            except OSError:
+                return
+            for line in text.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.mib = max(self.mib, int(line.split()[1]) / 1024)
+                elif line.startswith("State:") and "Z" in line.split()[1]:
+                    return
+            time.sleep(0.1)
 
 
 def last_day_of_previous_month(today: dt.date) -> dt.date:

@@ -1,7 +1,7 @@
 """The monthly close through Django vs the same totals in one hand-written SQL aggregation.
 
 - `close_period_record` (billing.closing, the real close: INSERT_SQL, one ledger row per user;
-  the month's rows are deleted before each repetition so every one writes them all);
+  the month's rows are deleted, untimed, before each repetition so every one writes them all);
 - `period_charges` (what `--dry-run` reads: CLOSE_SQL through Django's cursor);
 - CLOSE_SQL through psycopg without Django (the same query: Django's own cost);
 - the database floor: per-agent sums first, then per owner (no COUNT(DISTINCT), so no sort
@@ -51,9 +51,14 @@ class CloseTimings:
     amount: Decimal
 
 
-def _median_ms(action: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+def _median_ms(
+    action: Callable[[], Any], repeat: int, before: Callable[[], Any] | None = None
+) -> tuple[float, Any]:
+    """Median time of `action` over `repeat` runs; `before` runs untimed before each."""
     timings, result = [], None
     for _ in range(repeat):
+        if before is not None:
+            before()
         started = time.perf_counter()
         result = action()
         timings.append((time.perf_counter() - started) * 1000)
@@ -90,7 +95,6 @@ def measure(month: dt.date, repeat: int = 3) -> CloseTimings:
             )
 
     def record() -> int:
-        forget_period()
         return close_period_record(month)
 
     database = settings.DATABASES["default"]
@@ -100,10 +104,11 @@ def measure(month: dt.date, repeat: int = 3) -> CloseTimings:
     )  # fmt: skip
     try:
         # One untimed pass of each warms the caches the same way for all.
+        forget_period()
         record()
         list(period_charges(month))
         raw.execute(FLOOR_SQL, parameters).fetchall()
-        record_ms, _ = _median_ms(record, repeat)
+        record_ms, _ = _median_ms(record, repeat, before=forget_period)
         dry_run_ms, charges = _median_ms(lambda: list(period_charges(month)), repeat)
         raw_ms, _ = _median_ms(lambda: raw.execute(CLOSE_SQL, parameters).fetchall(), repeat)
         floor_ms, floor_rows = _median_ms(

@@ -293,7 +293,8 @@ def main() -> None:
     )
     check = "" if close.totals_match else " **(totals differ!)**"
     rows += [
-        Row("Monthly close: `close_period_record` (Django, writes the ledger)", close_size,
+        Row(f"Monthly close: `close_period_record` (Django, writes {close.users:,} ledger rows)",
+            close_size,
             f"{close.record_ms:,.0f} ms", f"hand-written SQL: {close.floor_ms:,.0f} ms{check}",
             _times(close.record_ms, close.floor_ms)),
         Row("Monthly close: `period_charges` (`--dry-run`, Django)", close_size,
