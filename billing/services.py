@@ -166,7 +166,8 @@ def subscription_change_plan(*, user_id: str, plan_id: str, actor: Actor | str) 
             user_id=user_id,
             event_type="plan_changed",
             subscription=subscription,
-            description=f"Plan changed from {previous} to {plan_id} by {actor.label}.",
+            # The owner reads this description: who did it stays in the audit trail.
+            description=f"Plan changed from {previous} to {plan_id}.",
             metadata={"from": previous, "to": plan_id, "actor": actor.label},
         )
         subscription_audit(
@@ -199,7 +200,7 @@ def subscription_override_limits(
             user_id=user_id,
             event_type="limits_overridden",
             subscription=subscription,
-            description=f"Agent limits changed by {actor.label}.",
+            description="Agent limits changed.",
             metadata={"from": before, "to": after, "actor": actor.label},
         )
         subscription_audit(
