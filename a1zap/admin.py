@@ -1,6 +1,10 @@
-"""What every large table's admin shares: a paginator that never counts the whole table.
+"""What the product's admins share: staff permissions from one map, and, for every large
+table, a paginator that never counts the whole table.
 
-Django's changelist asks its paginator for `count` to draw the page links, which is a
+`StaffPermissionsAdmin` answers Django's `has_*_permission` from `a1zap.staff_permissions`,
+the same map the API checks, so the admin and the API cannot disagree about staff.
+
+Large tables: Django's changelist asks its paginator for `count` to draw the page links, which is a
 `SELECT COUNT(*)` over the table: seconds on tens of millions of rows, on every page view.
 Here an unfiltered list uses PostgreSQL's own estimate (`pg_class.reltuples`, kept current
 by autovacuum), and a filtered one counts at most `exact_count_limit + 1` rows.
@@ -8,12 +12,15 @@ by autovacuum), and a filtered one counts at most `exact_count_limit + 1` rows.
 
 from typing import Any
 
+from django.contrib import admin
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db import connections
 from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 from django.utils.functional import cached_property
 
 from a1zap.admin_widgets import CompactTextAdmin
+from a1zap.staff_permissions import staff_may
 
 
 def table_row_estimate(model: type[Model], *, using: str = "default") -> int:
@@ -82,3 +89,27 @@ class LargeTableAdmin(CompactTextAdmin):
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+
+
+class StaffPermissionsAdmin(admin.ModelAdmin):
+    """Answer view, add, change and delete from the staff permission map for `staff_resource`.
+
+    Put it first among the bases. A custom action asks `self.staff_may(request, operation)`.
+    """
+
+    staff_resource: str
+
+    def staff_may(self, request: HttpRequest, operation: str) -> bool:
+        return staff_may(request.user, self.staff_resource, operation)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.staff_may(request, "view")
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return self.staff_may(request, "add")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.staff_may(request, "change")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.staff_may(request, "delete")

@@ -8,6 +8,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from a1zap.staff_permissions import is_staff_member
+
 
 @dataclass(frozen=True)
 class Owner:
@@ -45,29 +47,10 @@ def app_of(user: Any) -> AppPrincipal | None:
     return user if isinstance(user, AppPrincipal) else None
 
 
-STAFF_ROLES = ("support", "admin")
-
-
-def staff_role(user: Any) -> str | None:
-    """The caller's staff role: `admin` (superusers too), `support`, or None.
-
-    Being `is_staff` only lets a person log into the admin; seeing customers' data through
-    the API also takes membership of the `support` or `admin` group. Looked up once per
-    request and kept on the user object.
-    """
-    if not (getattr(user, "is_staff", False) and getattr(user, "is_active", False)):
-        return None
-    if getattr(user, "is_superuser", False):
-        return "admin"
-    if not hasattr(user, "_a1zap_staff_role"):
-        groups = set(user.groups.filter(name__in=STAFF_ROLES).values_list("name", flat=True))
-        user._a1zap_staff_role = next(
-            (role for role in ("admin", "support") if role in groups), None
-        )
-    role: str | None = user._a1zap_staff_role
-    return role
-
-
 def is_staff(user: Any) -> bool:
-    """Tell whether the caller is staff with a role that may see customers' data."""
-    return staff_role(user) is not None
+    """Tell whether the caller is staff with a role (see `a1zap.staff_permissions`).
+
+    Being `is_staff` only lets a person log into the admin; what a staff member may see or
+    do, in the admin and through the API, is the permission `staff_may` names for it.
+    """
+    return is_staff_member(user)

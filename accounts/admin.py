@@ -26,7 +26,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from a1zap.admin import LargeTableAdmin
+from a1zap.admin import LargeTableAdmin, StaffPermissionsAdmin
 from accounts.models import StackUser
 from agents.models import A1Agent, AgentStatus
 from agents.selectors import agent_counts_for_owner
@@ -69,8 +69,10 @@ def user_panels(user: StackUser) -> dict[str, Any]:
 
 
 @admin.register(StackUser)
-class StackUserAdmin(LargeTableAdmin):
+class StackUserAdmin(StaffPermissionsAdmin, LargeTableAdmin):
     """The user mirror, read-only: Stack Auth owns users; tokens and webhooks feed it."""
+
+    staff_resource = "stack_user"
 
     change_form_template = "admin/accounts/stackuser/change_form.html"
     list_display = (
@@ -152,13 +154,3 @@ class StackUserAdmin(LargeTableAdmin):
         if user is not None:
             context["user_page"] = user_panels(user)
         return super().change_view(request, object_id, form_url, context)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: StackUser | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: StackUser | None = None) -> bool:
-        # Deleting a user means deleting their agents too; that is Stack Auth's call.
-        return False

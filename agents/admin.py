@@ -27,13 +27,14 @@ from django.http import (
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.timezone import localtime
 
-from a1zap.admin import LargeTableAdmin
+from a1zap.admin import LargeTableAdmin, StaffPermissionsAdmin
 from a1zap.encryption import lookup_hash
 from a1zap.errors import ServiceError
 from accounts.models import StackUser
@@ -60,11 +61,11 @@ CHART_HEIGHT = 80
 CHART_BAR_WIDTH = 12
 CHART_BAR_STEP = 16
 
-# operation -> (permission, service, past tense)
-LIFECYCLE: dict[str, tuple[str, Callable[..., A1Agent], str]] = {
-    "pause": ("agents.pause_agent", services.agent_pause, "paused"),
-    "resume": ("agents.pause_agent", services.agent_resume, "resumed"),
-    "archive": ("agents.archive_agent", services.agent_archive, "archived"),
+# operation -> (service, past tense); who may is the staff permission map's `agent` entry.
+LIFECYCLE: dict[str, tuple[Callable[..., A1Agent], str]] = {
+    "pause": (services.agent_pause, "paused"),
+    "resume": (services.agent_resume, "resumed"),
+    "archive": (services.agent_archive, "archived"),
 }
 
 
@@ -196,7 +197,8 @@ class AgentAdminForm(forms.ModelForm):
 
 
 @admin.register(A1Agent)
-class A1AgentAdmin(LargeTableAdmin):
+class A1AgentAdmin(StaffPermissionsAdmin, LargeTableAdmin):
+    staff_resource = "agent"
     form = AgentAdminForm
     change_form_template = "admin/agents/a1agent/change_form.html"
     list_display = (
@@ -304,13 +306,16 @@ class A1AgentAdmin(LargeTableAdmin):
     # --- actions (each calls a service, so plan limits and billing rules hold) -----------
 
     def has_pause_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("agents.pause_agent")
+        return self.staff_may(request, "pause")
+
+    def has_resume_permission(self, request: HttpRequest) -> bool:
+        return self.staff_may(request, "resume")
 
     def has_archive_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("agents.archive_agent")
+        return self.staff_may(request, "archive")
 
     def _apply(self, request: HttpRequest, agents: QuerySet[A1Agent], operation: str) -> None:
-        _, service, done = LIFECYCLE[operation]
+        service, done = LIFECYCLE[operation]
         actor = Actor.staff(request.user)
         changed = 0
         for agent in agents:
@@ -329,7 +334,7 @@ class A1AgentAdmin(LargeTableAdmin):
     def pause_selected(self, request: HttpRequest, queryset: QuerySet[A1Agent]) -> None:
         self._apply(request, queryset, "pause")
 
-    @admin.action(description="Resume selected agents", permissions=["pause"])
+    @admin.action(description="Resume selected agents", permissions=["resume"])
     def resume_selected(self, request: HttpRequest, queryset: QuerySet[A1Agent]) -> None:
         self._apply(request, queryset, "resume")
 
@@ -351,13 +356,9 @@ class A1AgentAdmin(LargeTableAdmin):
         """Pause, resume, archive or rotate the key of one agent (POST from its page)."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if operation == "rotate-key":
-            permission = "agents.rotate_app_key"
-        elif operation in LIFECYCLE:
-            permission = LIFECYCLE[operation][0]
-        else:
+        if operation not in (*LIFECYCLE, "rotate-key"):
             raise Http404("No such operation.")
-        if not request.user.has_perm(permission):
+        if not self.staff_may(request, operation.replace("-", "_")):
             raise PermissionDenied
         agent = self.get_object(request, unquote(object_id))
         if agent is None:
@@ -366,19 +367,34 @@ class A1AgentAdmin(LargeTableAdmin):
         try:
             if operation == "rotate-key":
                 agent, key = services.agent_rotate_key(agent=agent, actor=actor)
-                self.message_user(
-                    request,
-                    f"New app key for @{agent.handle}: {key} — copy it now, it is not shown "
-                    "again. The old key has stopped working.",
-                    messages.WARNING,
-                )
-            else:
-                _, service, done = LIFECYCLE[operation]
-                service(agent=agent, actor=actor)
-                self.message_user(request, f"@{agent.handle} {done}.", messages.SUCCESS)
+                return self.app_key_response(request, agent, key, rotated=True)
+            service, done = LIFECYCLE[operation]
+            service(agent=agent, actor=actor)
+            self.message_user(request, f"@{agent.handle} {done}.", messages.SUCCESS)
         except ServiceError as error:
             self.message_user(request, f"@{agent.handle}: {error.detail}", messages.ERROR)
         return HttpResponseRedirect(reverse("admin:agents_a1agent_change", args=(quote(agent.pk),)))
+
+    def app_key_response(
+        self, request: HttpRequest, agent: A1Agent, key: str, *, rotated: bool
+    ) -> HttpResponse:
+        """Show a new app key once, in this response only.
+
+        Never through the messages framework: its default storage is a signed but readable
+        cookie, which would carry the key to the browser's disk and back on every request.
+        """
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"App key for @{agent.handle}",
+            "agent": agent,
+            "app_key": key,
+            "rotated": rotated,
+            "change_url": reverse("admin:agents_a1agent_change", args=(quote(agent.pk),)),
+        }
+        response = TemplateResponse(request, "admin/agents/a1agent/app_key.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     def change_view(
         self,
@@ -392,9 +408,10 @@ class A1AgentAdmin(LargeTableAdmin):
         if agent is not None:
             context["support"] = support_panels(agent)
             context["lifecycle"] = {
-                "can_pause": request.user.has_perm("agents.pause_agent"),
-                "can_archive": request.user.has_perm("agents.archive_agent"),
-                "can_rotate": request.user.has_perm("agents.rotate_app_key"),
+                "can_pause": self.staff_may(request, "pause"),
+                "can_resume": self.staff_may(request, "resume"),
+                "can_archive": self.staff_may(request, "archive"),
+                "can_rotate": self.staff_may(request, "rotate_key"),
                 "is_active": agent.status == AgentStatus.ACTIVE,
                 "is_archived": agent.status == AgentStatus.ARCHIVED,
             }
@@ -448,11 +465,16 @@ class A1AgentAdmin(LargeTableAdmin):
         )
         obj.pk, obj.app_id, obj.created_at = agent.pk, agent.app_id, agent.created_at
         obj._state.adding = False
-        self.message_user(
-            request,
-            f"App key for @{agent.handle}: {key} — copy it now, it is not shown again.",
-            messages.WARNING,
-        )
+        # Shown by response_add, in its response only (see app_key_response).
+        request._a1zap_new_app_key = key  # type: ignore[attr-defined]
+
+    def response_add(
+        self, request: HttpRequest, obj: A1Agent, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        key = getattr(request, "_a1zap_new_app_key", None)
+        if key is None:
+            return super().response_add(request, obj, post_url_continue)
+        return self.app_key_response(request, obj, key, rotated=False)
 
     def delete_model(self, request: HttpRequest, obj: A1Agent) -> None:
         services.agent_delete(agent=obj, actor=Actor.staff(request.user))
@@ -464,8 +486,10 @@ class A1AgentAdmin(LargeTableAdmin):
 
 
 @admin.register(App)
-class AppAdmin(LargeTableAdmin):
+class AppAdmin(StaffPermissionsAdmin, LargeTableAdmin):
     """Apps, read-only: keys are rotated from the agent's page; hashes are never shown."""
+
+    staff_resource = "app"
 
     list_display = ("id", "key_prefix", "status", "agent", "key_created_at", "created_at")
     list_filter = ("status",)
@@ -485,12 +509,3 @@ class AppAdmin(LargeTableAdmin):
             return queryset.filter(pk=uuid.UUID(term)), False
         except ValueError:
             return queryset.filter(key_prefix=term.removesuffix("…")), False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: App | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: App | None = None) -> bool:
-        return False

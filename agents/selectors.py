@@ -5,7 +5,8 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Lower
 
-from a1zap.principals import is_staff, owner_of
+from a1zap.principals import owner_of
+from a1zap.staff_permissions import staff_may
 from agents.models import A1Agent, AgentStatus
 
 
@@ -20,7 +21,7 @@ def with_handle(agents: QuerySet[A1Agent], handle: str) -> QuerySet[A1Agent]:
 def agent_queryset_for(user: Any) -> QuerySet[A1Agent]:
     """Agents the caller may see: an owner's own, or all of them for staff; none otherwise."""
     agents = A1Agent.objects.select_related("app").order_by("-created_at", "-id")
-    if is_staff(user):
+    if staff_may(user, "agent", "view"):
         return agents
     owner = owner_of(user)
     if owner is None:

@@ -2,7 +2,6 @@
 
 import re
 import uuid
-from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.utils import quote
@@ -13,7 +12,7 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from a1zap.admin import LargeTableAdmin
+from a1zap.admin import LargeTableAdmin, StaffPermissionsAdmin
 from audit.models import AuditEntry, TargetType
 
 ACTION_PATTERN = re.compile(r"[a-z_]+\.[a-z_]+")
@@ -27,7 +26,8 @@ TARGET_ADMIN_URLS = {
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(LargeTableAdmin):
+class AuditEntryAdmin(StaffPermissionsAdmin, LargeTableAdmin):
+    staff_resource = "audit_entry"
     list_display = ("created_at", "actor", "action", "target", "owner_id", "summary")
     list_filter = ("actor_kind", "target_type", ("created_at", admin.DateFieldListFilter))
     search_fields = ("target_id",)  # shows the search box; get_search_results does the work
@@ -89,12 +89,3 @@ class AuditEntryAdmin(LargeTableAdmin):
     @admin.display(description="changes")
     def changes_table(self, entry: AuditEntry) -> str:
         return render_to_string("admin/audit/changes.html", {"changes": entry.changes or {}})
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -1,19 +1,28 @@
 """The two staff roles, as Django groups: `support` and `admin`. Superusers are operators.
 
+What each operation takes is `a1zap.staff_permissions`, which the admin and the API both
+check; the roles are derived from it:
+
 - `support` views every model (except the ones holding credentials and the staff accounts
-  themselves) and may pause and resume agents; nothing else: no add, change or delete.
-  What the admin shows never includes a secret: integration settings are masked and app
-  key hashes are not displayed to anyone.
-- `admin` may do everything the admin offers on the product's models; managing staff
+  themselves) and may pause and resume agents (`SUPPORT_OPERATIONS`); nothing else: no add,
+  change, delete, archive or key rotation, in the admin or through the API. What the admin
+  shows never includes a secret: integration settings are masked and app key hashes are
+  not displayed to anyone.
+- `admin` may do everything the map offers on the product's models; managing staff
   accounts and groups stays with superusers, so no role can grant itself more.
 
 The groups are created by `audit/migrations/0002_staff_groups.py` and brought up to date
-after every `migrate` (a new model's permissions join the roles; nothing is ever removed).
+after every `migrate` (`0003` re-syncs them): `admin` gains new models' permissions (nothing
+is removed from it), and `support` holds exactly its share, so a write permission given to
+it by hand is taken away again.
 """
 
 from typing import Any
 
 from django.contrib.auth.management import create_permissions
+from django.db.models import Q
+
+from a1zap.staff_permissions import all_staff_permissions, support_permissions
 
 SUPPORT = "support"
 ADMIN = "admin"
@@ -22,7 +31,6 @@ ADMIN = "admin"
 OPERATOR_APPS = ("auth", "contenttypes", "sessions", "admin", "axes")
 # dj-stripe models that hold Stripe credentials.
 CREDENTIAL_MODELS = (("djstripe", "apikey"), ("djstripe", "webhookendpoint"))
-SUPPORT_EXTRA_PERMISSIONS = (("agents", "pause_agent"),)
 
 
 def _create_all_permissions(apps: Any) -> None:
@@ -38,23 +46,27 @@ def _create_all_permissions(apps: Any) -> None:
             app_config.models_module = had_models_module
 
 
+def _named(permission_model: Any, names: frozenset[str]) -> Any:
+    """The permissions named `app_label.codename`."""
+    wanted = Q(pk__in=[])
+    for name in names:
+        app_label, codename = name.split(".", 1)
+        wanted |= Q(content_type__app_label=app_label, codename=codename)
+    return permission_model.objects.filter(wanted)
+
+
 def staff_groups_sync(apps: Any) -> None:
-    """Create the `support` and `admin` groups and give them their permissions (add-only)."""
+    """Create the `support` and `admin` groups and give them their permissions."""
     _create_all_permissions(apps)
     group_model = apps.get_model("auth", "Group")
     permission_model = apps.get_model("auth", "Permission")
     product = permission_model.objects.exclude(content_type__app_label__in=OPERATOR_APPS)
 
     admin, _ = group_model.objects.get_or_create(name=ADMIN)
-    admin.permissions.add(*product)
+    admin.permissions.add(*product, *_named(permission_model, all_staff_permissions()))
 
     viewing = product.filter(codename__startswith="view_")
     for app_label, model in CREDENTIAL_MODELS:
         viewing = viewing.exclude(content_type__app_label=app_label, content_type__model=model)
-    support_permissions = list(viewing)
-    for app_label, codename in SUPPORT_EXTRA_PERMISSIONS:
-        support_permissions.extend(
-            permission_model.objects.filter(content_type__app_label=app_label, codename=codename)
-        )
     support, _ = group_model.objects.get_or_create(name=SUPPORT)
-    support.permissions.add(*support_permissions)
+    support.permissions.set([*viewing, *_named(permission_model, support_permissions())])

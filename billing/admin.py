@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from a1zap.admin import LargeTableAdmin
+from a1zap.admin import LargeTableAdmin, StaffPermissionsAdmin
 from a1zap.admin_widgets import CompactTextAdmin
 from audit.actors import Actor
 from billing.models import BillingEvent, SubscriptionPlan, UserSubscription
@@ -31,7 +31,8 @@ LEDGER_EVENT_TYPES = (
 
 
 @admin.register(SubscriptionPlan)
-class SubscriptionPlanAdmin(CompactTextAdmin):
+class SubscriptionPlanAdmin(StaffPermissionsAdmin, CompactTextAdmin):
+    staff_resource = "plan"
     list_display = (
         "id", "name", "price_monthly", "price_yearly", "max_personal_agents",
         "max_work_agents", "max_messages_per_month", "messages_hard_cap", "is_active",
@@ -48,10 +49,6 @@ class SubscriptionPlanAdmin(CompactTextAdmin):
     ) -> None:
         plan_save(plan=obj, actor=Actor.staff(request.user))
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Subscriptions name their plan by id; retire a plan with `is_active` instead.
-        return False
-
 
 def _exact_stripe_or_user_id(term: str) -> Q:
     """Search on the one column a term can be, so each search uses one index."""
@@ -63,10 +60,12 @@ def _exact_stripe_or_user_id(term: str) -> Q:
 
 
 @admin.register(UserSubscription)
-class UserSubscriptionAdmin(LargeTableAdmin):
+class UserSubscriptionAdmin(StaffPermissionsAdmin, LargeTableAdmin):
     """Staff change a user's plan or limits here; each change goes through the billing
     services and is recorded in the ledger and the audit trail. Stripe's fields follow
     Stripe's webhooks."""
+
+    staff_resource = "subscription"
 
     list_display = ("user_id", "plan_id", "status", "current_period_end", "updated_at")
     list_filter = ("plan_id", "status")
@@ -115,10 +114,6 @@ class UserSubscriptionAdmin(LargeTableAdmin):
             )
         obj.refresh_from_db()
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The ledger points at subscriptions; cancelling is Stripe's or the user's.
-        return False
-
 
 class EventTypeFilter(admin.SimpleListFilter):
     """The known event types (Django's default would run SELECT DISTINCT over the ledger)."""
@@ -135,7 +130,8 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(BillingEvent)
-class BillingEventAdmin(LargeTableAdmin):
+class BillingEventAdmin(StaffPermissionsAdmin, LargeTableAdmin):
+    staff_resource = "billing_event"
     """The ledger: read-only, newest first."""
 
     list_display = ("created_at", "user_id", "event_type", "amount", "currency", "invoice_id")
@@ -158,12 +154,3 @@ class BillingEventAdmin(LargeTableAdmin):
         if term.startswith("cus_"):
             return queryset.filter(subscription__stripe_customer_id=term), False
         return queryset.filter(user_id=term), False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

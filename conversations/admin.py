@@ -2,29 +2,18 @@
 customers' data, written only by their apps through the API)."""
 
 import uuid
-from typing import Any
 
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from a1zap.admin import LargeTableAdmin
+from a1zap.admin import LargeTableAdmin, StaffPermissionsAdmin
 from conversations.models import AgentConversation, Message
 
 
-class ReadOnlyAdmin(LargeTableAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(AgentConversation)
-class AgentConversationAdmin(ReadOnlyAdmin):
+class AgentConversationAdmin(StaffPermissionsAdmin, LargeTableAdmin):
+    staff_resource = "conversation"  # read-only: the map gives staff only `view`
     list_display = ("id", "agent", "channel", "external_user_id", "status", "last_message_at")
     list_filter = ("channel", "status")
     search_fields = ("external_user_id",)  # shows the search box; see get_search_results
@@ -57,7 +46,8 @@ class AgentConversationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdmin):
+class MessageAdmin(StaffPermissionsAdmin, LargeTableAdmin):
+    staff_resource = "message"  # read-only: the map gives staff only `view`
     list_display = ("created_at", "conversation", "role", "agent")
     list_filter = ("role",)
     search_fields = ("conversation__id",)  # shows the search box; see get_search_results

@@ -5,7 +5,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from a1zap.principals import app_of, is_staff, owner_of
+from a1zap.principals import app_of, owner_of
+from a1zap.staff_permissions import staff_may
 from conversations.models import AgentConversation, Message
 
 
@@ -13,7 +14,7 @@ def conversation_queryset_for(user: Any) -> QuerySet[AgentConversation]:
     """Conversations the caller may see: of an owner's agents, of an app's own agent, or all
     of them for staff; none for anyone else."""
     conversations = AgentConversation.objects.all()
-    if is_staff(user):
+    if staff_may(user, "conversation", "view"):
         return conversations
     owner = owner_of(user)
     if owner is not None:

@@ -10,7 +10,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 
-from a1zap.admin import LargeTableAdmin
+from a1zap.admin import LargeTableAdmin, StaffPermissionsAdmin
 from audit.actors import Actor
 from integrations import services
 from integrations.models import AgentIntegration
@@ -18,7 +18,8 @@ from integrations.providers import config_masked
 
 
 @admin.register(AgentIntegration)
-class AgentIntegrationAdmin(LargeTableAdmin):
+class AgentIntegrationAdmin(StaffPermissionsAdmin, LargeTableAdmin):
+    staff_resource = "integration"
     list_display = ("provider", "agent", "status", "last_sync_at", "updated_at")
     list_filter = ("provider", "status")
     search_fields = ("agent__id",)  # shows the search box; see get_search_results
@@ -69,7 +70,3 @@ class AgentIntegrationAdmin(LargeTableAdmin):
         actor = Actor.staff(request.user)
         for integration in queryset:
             services.integration_delete(integration_id=integration.pk, actor=actor)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # A provider needs validated, encrypted settings, which only the API writes.
-        return False

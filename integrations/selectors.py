@@ -4,14 +4,15 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from a1zap.principals import is_staff, owner_of
+from a1zap.principals import owner_of
+from a1zap.staff_permissions import staff_may
 from integrations.models import AgentIntegration
 
 
 def integration_queryset_for(user: Any) -> QuerySet[AgentIntegration]:
     """Integrations of the owner's agents, all of them for staff, none for anyone else."""
     integrations = AgentIntegration.objects.all()
-    if is_staff(user):
+    if staff_may(user, "integration", "view"):
         return integrations
     owner = owner_of(user)
     if owner is None:

@@ -1,20 +1,25 @@
-"""Every route of the API, tried by callers who must not reach owner A's data.
+"""Every route of the API, tried by callers who must not reach owner A's data, and by staff.
 
 The routes come from the OpenAPI schema, so a new endpoint is covered the day it appears.
 Each is called with no authentication, as another owner, as another agent's app, and as a
 staff member without a role group. None may answer 5xx, show any of A's identifiers, or
 change anything of A's.
+
+Then each is called with a `support` and an `admin` session: `STAFF_MAY` says, for every
+route, which role may (support reads, pauses and resumes; admin also changes, archives,
+rotates keys and deletes; nobody on staff acts as an owner's account or as an app). A
+route missing from `STAFF_MAY` fails the suite.
 """
 
 import re
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from agents.models import A1Agent
+from agents.models import A1Agent, App
 from agents.services import agent_create
 from conversations.models import AgentConversation
 from integrations.models import AgentIntegration
@@ -134,3 +139,102 @@ def test_the_public_profile_of_an_agent_shows_nothing_private(owner_a: dict[str,
     assert "Private Agent" in text
     for private in ("owner_a", "secret-a@example.com", "a-customer"):
         assert private not in text
+
+
+# --- staff: support and admin on every route -----------------------------------------------
+
+BOTH = frozenset({"support", "admin"})
+ADMIN = frozenset({"admin"})
+NOBODY: frozenset[str] = frozenset()
+
+# (method, route) -> the staff roles that may call it.
+STAFF_MAY: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/api/v1/agents/"): BOTH,
+    ("POST", "/api/v1/agents/"): NOBODY,  # an agent is the signed-in owner's own
+    ("GET", "/api/v1/agents/{agent_id}/audit/"): BOTH,
+    ("GET", "/api/v1/agents/{agent_id}/usage/"): BOTH,
+    ("GET", "/api/v1/agents/{id}/"): BOTH,
+    ("PATCH", "/api/v1/agents/{id}/"): ADMIN,
+    ("DELETE", "/api/v1/agents/{id}/"): ADMIN,
+    ("POST", "/api/v1/agents/{id}/archive/"): ADMIN,
+    ("POST", "/api/v1/agents/{id}/pause/"): BOTH,
+    ("POST", "/api/v1/agents/{id}/resume/"): BOTH,
+    ("POST", "/api/v1/agents/{id}/rotate-key/"): ADMIN,
+    ("POST", "/api/v1/billing/checkout/"): NOBODY,
+    ("GET", "/api/v1/billing/events/"): NOBODY,
+    ("POST", "/api/v1/billing/portal/"): NOBODY,
+    ("GET", "/api/v1/conversations/"): BOTH,
+    ("POST", "/api/v1/conversations/"): NOBODY,  # apps open conversations
+    ("GET", "/api/v1/conversations/{conversation_id}/export/"): BOTH,
+    ("GET", "/api/v1/conversations/{conversation_id}/messages/"): BOTH,
+    ("POST", "/api/v1/conversations/{conversation_id}/messages/"): NOBODY,
+    ("GET", "/api/v1/conversations/{id}/"): BOTH,
+    ("PATCH", "/api/v1/conversations/{id}/"): NOBODY,
+    ("POST", "/api/v1/conversations/{id}/archive/"): NOBODY,
+    ("GET", "/api/v1/integrations/"): BOTH,
+    ("POST", "/api/v1/integrations/"): NOBODY,
+    ("GET", "/api/v1/integrations/{id}/"): BOTH,
+    ("PATCH", "/api/v1/integrations/{id}/"): ADMIN,
+    ("DELETE", "/api/v1/integrations/{id}/"): ADMIN,
+    ("GET", "/api/v1/subscription/"): NOBODY,
+    ("POST", "/api/v1/usage/events/"): NOBODY,
+    ("GET", "/api/v1/usage/summary/"): NOBODY,
+}
+
+# A body each route accepts (so an allowed call succeeds) and a query where one is needed.
+STAFF_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PATCH", "/api/v1/agents/{id}/"): {"name": "Changed by staff"},
+    ("PATCH", "/api/v1/integrations/{id}/"): {"status": "disabled"},
+    ("PATCH", "/api/v1/conversations/{id}/"): {"metadata": {"by": "staff"}},
+    ("POST", "/api/v1/conversations/{conversation_id}/messages/"): {"role": "user", "content": "x"},
+}
+STAFF_QUERIES = {
+    "/api/v1/conversations/": "?agent={agent}",
+    "/api/v1/integrations/": "?agent={agent}",
+    "/api/v1/conversations/{conversation_id}/export/": "?format=jsonl",
+}
+
+
+def test_every_private_route_says_which_staff_roles_may_call_it() -> None:
+    private = {(method, template) for template, method in operations() if template not in PUBLIC}
+
+    assert private == set(STAFF_MAY)
+
+
+def state_of(a: dict[str, Any]) -> dict[str, Any]:
+    """Everything of A's a staff call could change."""
+    agent = A1Agent.objects.filter(pk=a["agent"].pk).values("name", "status", "handle").first()
+    app = App.objects.filter(pk=a["agent"].app_id).values("key_hash").first()
+    integration = AgentIntegration.objects.filter(pk=a["integration"].pk).values("status").first()
+    conversation = (
+        AgentConversation.objects.filter(pk=a["conversation"].pk)
+        .values("status", "metadata", "ended_at")
+        .first()
+    )
+    return {"agent": agent, "app": app, "integration": integration, "conversation": conversation}
+
+
+@pytest.mark.parametrize("role", ["support", "admin"])
+@pytest.mark.parametrize(("method", "template"), sorted(STAFF_MAY))
+def test_a_staff_role_may_call_exactly_the_routes_its_role_allows(
+    owner_a: dict[str, Any], role: str, method: str, template: str
+) -> None:
+    user = User.objects.create_user(f"{role}_member", password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    client = APIClient()
+    client.force_login(user)
+    path = path_for(template, owner_a) + STAFF_QUERIES.get(template, "").format(
+        agent=owner_a["agent"].pk
+    )
+    before = state_of(owner_a)
+
+    response = getattr(client, method.lower())(
+        path, STAFF_BODIES.get((method, template), {}), format="json"
+    )
+
+    if role in STAFF_MAY[(method, template)]:
+        assert 200 <= response.status_code < 300, response.content[:500]
+    else:
+        assert response.status_code == 403, response.content[:500]
+        assert response.json()["code"] == "permission_denied"
+        assert state_of(owner_a) == before

@@ -6,14 +6,17 @@ import re
 from typing import Any
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 from django.utils import timezone
 
+from a1zap.staff_permissions import STAFF_PERMISSIONS, SUPPORT_OPERATIONS
 from accounts.models import StackUser
 from agents.models import A1Agent
 from agents.services import agent_create
 from audit.models import AuditEntry
+from audit.roles import staff_groups_sync
 from billing.models import BillingEvent, SubscriptionPlan, UserSubscription
 from integrations.services import integration_create
 from tests.factories import AgentFactory, ConversationFactory, MessageFactory
@@ -87,6 +90,43 @@ def test_the_migration_creates_support_and_admin_with_their_permissions() -> Non
     } <= admin
     # Staff accounts and groups are the operators' (superusers'): no role can promote itself.
     assert not {p for p in admin | support if p.startswith(("auth.", "admin.", "sessions."))}
+
+
+def test_the_roles_follow_the_staff_permission_map() -> None:
+    support = permissions_of("support")
+    admin = permissions_of("admin")
+
+    for operations in STAFF_PERMISSIONS.values():
+        for operation, permission in operations.items():
+            if permission is None:
+                continue
+            assert permission in admin
+            assert (permission in support) == (operation in SUPPORT_OPERATIONS), permission
+    assert (
+        not {
+            "agents.change_a1agent",
+            "agents.archive_agent",
+            "agents.rotate_app_key",
+            "agents.delete_a1agent",
+            "integrations.change_agentintegration",
+            "billing.change_usersubscription",
+            "billing.change_subscriptionplan",
+        }
+        & support
+    )
+
+
+def test_a_write_permission_given_to_support_by_hand_is_taken_away_by_the_sync() -> None:
+    support = Group.objects.get(name="support")
+    support.permissions.add(
+        Permission.objects.get(content_type__app_label="agents", codename="rotate_app_key"),
+        Permission.objects.get(content_type__app_label="agents", codename="change_a1agent"),
+    )
+
+    staff_groups_sync(django_apps)
+
+    assert not {"agents.rotate_app_key", "agents.change_a1agent"} & permissions_of("support")
+    assert "agents.pause_agent" in permissions_of("support")
 
 
 # --- support -------------------------------------------------------------------------------

@@ -1,18 +1,18 @@
 """Daily usage in the admin, read-only: rows are written by ingestion alone."""
 
 import uuid
-from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from a1zap.admin import LargeTableAdmin
+from a1zap.admin import LargeTableAdmin, StaffPermissionsAdmin
 from usage.models import AgentUsage
 
 
 @admin.register(AgentUsage)
-class AgentUsageAdmin(LargeTableAdmin):
+class AgentUsageAdmin(StaffPermissionsAdmin, LargeTableAdmin):
+    staff_resource = "usage"
     list_display = (
         "date", "agent", "message_count", "api_calls", "compute_seconds", "storage_bytes",
         "estimated_cost",
@@ -36,12 +36,3 @@ class AgentUsageAdmin(LargeTableAdmin):
             return queryset.filter(agent_id=uuid.UUID(term)), False
         except ValueError:
             return queryset.none(), False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -5,13 +5,12 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from a1zap.permissions import IsOwner, IsOwnerOrStaff
-from a1zap.principals import owner_of, staff_role
+from a1zap.principals import owner_of
 from agents import selectors, services
 from agents.api.serializers import (
     AgentCreatedSerializer,
@@ -57,10 +56,12 @@ class AgentViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet[A1Agent],
 ):
-    """Owners' agents. Another owner's agent is 404 on every route; staff see all."""
+    """Owners' agents. Another owner's agent is 404 on every route; staff see all and may do
+    what their role's permissions allow (`a1zap.staff_permissions`, resource `agent`)."""
 
     serializer_class = AgentSerializer
     permission_classes = [IsOwnerOrStaff]
+    staff_resource = "agent"
     filterset_class = AgentFilter
     lookup_value_regex = UUID_PATH_REGEX
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -70,8 +71,16 @@ class AgentViewSet(
 
     def get_permissions(self) -> Any:
         if self.action == "create":
-            return [IsOwner()]
+            return [IsOwner()]  # the agent is the signed-in owner's; staff add in the admin
         return super().get_permissions()
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        # Every answer here may carry contact details or an app key: no cache may keep it.
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         owner = owner_of(request.user)
@@ -93,8 +102,6 @@ class AgentViewSet(
         return Response(AgentSerializer(agent).data)
 
     def perform_destroy(self, instance: A1Agent) -> None:
-        if owner_of(self.request.user) is None and staff_role(self.request.user) != "admin":
-            raise PermissionDenied("Only the owner or an admin may delete an agent.")
         services.agent_delete(agent=instance, actor=actor_for(self.request.user))
 
     @extend_schema(summary="Pause an agent", request=None, responses=AgentSerializer)

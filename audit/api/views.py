@@ -21,6 +21,7 @@ class AgentAuditView(generics.ListAPIView[AuditEntry]):
 
     serializer_class = AuditEntrySerializer
     permission_classes = [IsOwnerOrStaff]
+    staff_resource = "audit_entry"
 
     def get_queryset(self) -> QuerySet[AuditEntry]:
         if getattr(self, "swagger_fake_view", False):

@@ -23,7 +23,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import exceptions, generics, mixins, permissions, status, viewsets
+from rest_framework import exceptions, generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import CursorPagination
@@ -32,8 +32,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from a1zap.permissions import IsApp
-from a1zap.principals import app_of, is_staff, owner_of
+from a1zap.permissions import IsApp, IsOwnerAppOrStaff, IsOwnerOrStaff
+from a1zap.principals import app_of
 from agents.api.views import UUID_PATH_REGEX
 from agents.selectors import agent_queryset_for
 from conversations import selectors, services
@@ -89,15 +89,6 @@ class ConversationFilter(filters.FilterSet):
     class Meta:
         model = AgentConversation
         fields = ("channel", "status", "external_user_id", "since", "until")
-
-
-class OwnerOrAppMayChange(permissions.BasePermission):
-    """Anyone who sees a conversation may read it; only the owner or the app may change it."""
-
-    message = "Only the agent's owner or its app may change a conversation."
-
-    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
-        return owner_of(request.user) is not None or app_of(request.user) is not None
 
 
 def _agent_id_param(request: Request) -> uuid.UUID:
@@ -164,6 +155,9 @@ class ConversationViewSet(
     filterset_class = ConversationFilter
     lookup_value_regex = UUID_PATH_REGEX
     http_method_names = ["get", "post", "patch", "head", "options"]
+    # Staff read; changing and archiving are the owner's and the app's (the map names none).
+    permission_classes = [IsOwnerAppOrStaff]
+    staff_resource = "conversation"
 
     def get_queryset(self) -> QuerySet[AgentConversation]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator
@@ -178,10 +172,8 @@ class ConversationViewSet(
 
     def get_permissions(self) -> Any:
         if self.action == "create":
-            return [permissions.IsAuthenticated(), IsApp()]
-        if self.action in ("partial_update", "archive"):
-            return [permissions.IsAuthenticated(), OwnerOrAppMayChange()]
-        return [permissions.IsAuthenticated()]
+            return [IsApp()]
+        return super().get_permissions()
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         app = app_of(request.user)
@@ -245,6 +237,8 @@ class ConversationMessagesView(generics.GenericAPIView[Message]):
     serializer_class = MessageSerializer
     pagination_class = OldestFirstCursorPagination
     filter_backends: list[Any] = []
+    permission_classes = [IsOwnerAppOrStaff]
+    staff_resource = "message"
 
     def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
         conversation = _visible_conversation(request, conversation_id)
@@ -344,6 +338,8 @@ class ConversationExportView(APIView):
     """One conversation's messages as a JSON Lines or CSV file, oldest first, streamed."""
 
     content_negotiation_class = JSONWhateverTheFormat
+    permission_classes = [IsOwnerOrStaff]
+    staff_resource = "message"
 
     @extend_schema(
         summary="Export a conversation's messages (owner or staff)",
@@ -366,8 +362,6 @@ class ConversationExportView(APIView):
     )
     def get(self, request: Request, conversation_id: uuid.UUID) -> StreamingHttpResponse:
         conversation = _visible_conversation(request, conversation_id)
-        if owner_of(request.user) is None and not is_staff(request.user):
-            raise exceptions.PermissionDenied("Only the agent's owner or staff may export.")
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         file_type = query.validated_data["format"]

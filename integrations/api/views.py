@@ -1,4 +1,5 @@
-"""The integrations API: owners connect providers to their agents; staff may read."""
+"""The integrations API: owners connect providers to their agents; staff read them and,
+as their role allows, disable or remove them."""
 
 import uuid
 from typing import Any
@@ -10,7 +11,7 @@ from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from a1zap.permissions import IsOwner, IsOwnerOrStaff
+from a1zap.permissions import IsOwnerOrStaff
 from agents.api.views import UUID_PATH_REGEX
 from agents.selectors import agent_queryset_for
 from audit.actors import actor_for
@@ -67,6 +68,7 @@ class IntegrationViewSet(
 
     serializer_class = IntegrationSerializer
     permission_classes = [IsOwnerOrStaff]
+    staff_resource = "integration"
     lookup_value_regex = UUID_PATH_REGEX
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
@@ -80,11 +82,6 @@ class IntegrationViewSet(
                 agent_id=_visible_agent_id(self.request.user, raw, field="agent")
             )
         return integrations
-
-    def get_permissions(self) -> Any:
-        if self.action in ("create", "partial_update", "destroy"):
-            return [IsOwner()]
-        return super().get_permissions()
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = IntegrationCreateSerializer(data=request.data)

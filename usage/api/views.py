@@ -51,6 +51,7 @@ class AgentUsageView(APIView):
     """An agent's daily usage rows; another owner's agent is 404."""
 
     permission_classes = [IsOwnerOrStaff]
+    staff_resource = "usage"
 
     @extend_schema(
         summary="Daily usage of an agent",
