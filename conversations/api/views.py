@@ -32,7 +32,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from a1zap.permissions import IsApp, IsOwnerAppOrStaff, IsOwnerOrStaff
+from a1zap.permissions import IsApp, IsOwnerAppOrStaff
 from a1zap.principals import app_of
 from agents.api.views import UUID_PATH_REGEX
 from agents.selectors import agent_queryset_for
@@ -338,7 +338,8 @@ class ConversationExportView(APIView):
     """One conversation's messages as a JSON Lines or CSV file, oldest first, streamed."""
 
     content_negotiation_class = JSONWhateverTheFormat
-    permission_classes = [IsOwnerOrStaff]
+    # An app passes here so that another agent's conversation is 404 before its own is 403.
+    permission_classes = [IsOwnerAppOrStaff]
     staff_resource = "message"
 
     @extend_schema(
@@ -362,6 +363,8 @@ class ConversationExportView(APIView):
     )
     def get(self, request: Request, conversation_id: uuid.UUID) -> StreamingHttpResponse:
         conversation = _visible_conversation(request, conversation_id)
+        if app_of(request.user) is not None:
+            raise exceptions.PermissionDenied("Only the agent's owner or staff may export.")
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         file_type = query.validated_data["format"]
