@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, URLValidator
 
+from a1zap.api_input import text_problem
 from a1zap.encryption import DecryptionError, decrypt, encrypt
 from integrations.models import Provider
 
@@ -139,8 +140,8 @@ def _value_problem(key: ConfigKey, value: Any) -> str | None:
             return "Must not be blank."
         if len(value) > MAX_TEXT_LENGTH:
             return f"Must be at most {MAX_TEXT_LENGTH} characters."
-        if "\x00" in value:
-            return "Must not contain NUL characters."
+        if problem := text_problem(value):
+            return problem
     return key.check(value) if key.check else None
 
 
