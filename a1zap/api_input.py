@@ -1,4 +1,5 @@
-"""Input rules every write endpoint shares: unknown fields refused, JSON documents bounded."""
+"""Input rules every write endpoint shares: unknown fields refused, JSON documents bounded,
+text storable (`text_problem`, which the API's parser and the usage fast path apply too)."""
 
 import json
 from typing import Any
@@ -27,18 +28,53 @@ class StrictFieldsMixin(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-def _depth_and_nul(value: Any, level: int = 1) -> tuple[int, bool]:
-    """Return how deep a JSON value nests and whether any key or string holds a NUL."""
-    if isinstance(value, dict):
-        children = [_depth_and_nul(item, level + 1) for item in value.values()]
-        has_nul = any("\x00" in key for key in value)
-    elif isinstance(value, list):
-        children = [_depth_and_nul(item, level + 1) for item in value]
-        has_nul = False
-    else:
-        return level, isinstance(value, str) and "\x00" in value
-    depth = max((child[0] for child in children), default=level)
-    return depth, has_nul or any(child[1] for child in children)
+NUL_PROBLEM = "Must not contain NUL characters."
+UNENCODABLE_PROBLEM = "Must be valid Unicode text (no lone surrogates such as \\ud800)."
+
+
+def text_problem(value: str) -> str | None:
+    """Say why text cannot be stored, or None: the one rule every piece of client text obeys.
+
+    PostgreSQL refuses NUL in text and jsonb, and psycopg cannot encode a lone surrogate
+    (JSON's `"\\ud800"` decodes to one) as UTF-8; either would otherwise be a 500.
+    """
+    if "\x00" in value:
+        return NUL_PROBLEM
+    if value.isascii():
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return UNENCODABLE_PROBLEM
+    return None
+
+
+def json_problem(value: Any, *, max_depth: int | None = None) -> str | None:
+    """Say what is wrong with a parsed JSON value, or None: too deep, or bad text anywhere.
+
+    Iterative, so that no nesting depth can exhaust Python's stack, and it stops at the first
+    value past `max_depth`. Keys are text too.
+    """
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        # A scalar counts as a level, as it always has: {"a": 1} is two levels deep.
+        if max_depth is not None and level > max_depth:
+            return f"Nested deeper than {max_depth} levels."
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem:
+                return problem
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str):
+                    problem = text_problem(key)
+                    if problem:
+                        return problem
+                pending.append((child, level + 1))
+        elif isinstance(item, list):
+            pending.extend((child, level + 1) for child in item)
+    return None
 
 
 class BoundedJSONField(serializers.JSONField):
@@ -49,15 +85,13 @@ class BoundedJSONField(serializers.JSONField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
+        # Checked before DRF's JSONField, whose json.dumps recurses once per level.
+        problem = json_problem(data, max_depth=MAX_JSON_DEPTH)
+        if problem:
+            raise serializers.ValidationError(problem)
         value = super().to_internal_value(data)
         if self.require_object and not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
-        depth, has_nul = _depth_and_nul(value)
-        if depth > MAX_JSON_DEPTH:
-            raise serializers.ValidationError(f"Nested deeper than {MAX_JSON_DEPTH} levels.")
-        if has_nul:
-            # PostgreSQL's jsonb cannot store \u0000.
-            raise serializers.ValidationError("Must not contain NUL characters.")
         size = len(json.dumps(value, ensure_ascii=False).encode())
         if size > MAX_JSON_DOCUMENT_BYTES:
             raise serializers.ValidationError(

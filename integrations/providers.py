@@ -6,7 +6,9 @@ ciphertext. The stored document is always
     {"public": {"phone_number_id": "1234567"}, "secrets": {"access_token": "gAAAA…"}}
 
 and a secret leaves the server only masked: `"••••"` plus its last four characters when it
-is at least 12 characters long, `"••••"` alone otherwise.
+is at least 12 characters long, `"••••"` alone otherwise. A webhook `url` is a secret (an
+incoming-webhook URL is a bearer credential); it and an email `smtp_host` must pass the
+outbound guard (`a1zap.outbound`): no loopback, private, link-local or metadata targets.
 """
 
 import re
@@ -15,10 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, URLValidator
 
+from a1zap import outbound
+from a1zap.api_input import text_problem
 from a1zap.encryption import DecryptionError, decrypt, encrypt
+from a1zap.outbound import OutboundRefused, OutboundUnresolved
 from integrations.models import Provider
 
 MASK = "••••"
@@ -61,22 +67,37 @@ def _email(value: str) -> str | None:
     return None
 
 
-def _hostname(value: str) -> str | None:
-    return None if HOSTNAME.fullmatch(value) else "Must be a host name."
+def _reachable(vet: Callable[[], object]) -> str | None:
+    """Refuse a target the outbound guard refuses. A name that does not resolve yet is kept:
+    delivery vets it again (and connects only to the address it vetted)."""
+    try:
+        vet()
+    except OutboundUnresolved:
+        return None
+    except OutboundRefused as refused:
+        return str(refused)
+    return None
+
+
+def _smtp_host(value: str) -> str | None:
+    if not HOSTNAME.fullmatch(value):
+        return "Must be a host name."
+    return _reachable(lambda: outbound.vet_host(value, 0))
 
 
 def _port(value: int) -> str | None:
     return None if 1 <= value <= 65535 else "Must be between 1 and 65535."
 
 
-def _https_url(value: str) -> str | None:
+def _webhook_url(value: str) -> str | None:
+    insecure = settings.WEBHOOK_ALLOW_INSECURE_TARGETS
     try:
-        URLValidator(schemes=["https"])(value)
+        URLValidator(schemes=["https", "http"] if insecure else ["https"])(value)
     except DjangoValidationError:
         return "Must be an https:// URL."
     if urlsplit(value).username is not None:
         return "Must not contain credentials; use signing_secret instead."
-    return None
+    return _reachable(lambda: outbound.vet_url(value))
 
 
 @dataclass(frozen=True)
@@ -109,13 +130,14 @@ PROVIDER_KEYS: Mapping[str, tuple[ConfigKey, ...]] = {
     Provider.TELEGRAM: (ConfigKey("bot_token", secret=True, check=_telegram_token),),
     Provider.EMAIL: (
         ConfigKey("address", check=_email),
-        ConfigKey("smtp_host", check=_hostname),
+        ConfigKey("smtp_host", check=_smtp_host),
         ConfigKey("smtp_port", integer=True, check=_port),
         ConfigKey("smtp_username"),
         ConfigKey("smtp_password", secret=True),
     ),
     Provider.WEBHOOK: (
-        ConfigKey("url", check=_https_url),
+        # An incoming-webhook URL (Slack, Discord) is a bearer credential: a secret.
+        ConfigKey("url", secret=True, check=_webhook_url),
         ConfigKey("signing_secret", secret=True, required=False),
     ),
 }
@@ -139,8 +161,8 @@ def _value_problem(key: ConfigKey, value: Any) -> str | None:
             return "Must not be blank."
         if len(value) > MAX_TEXT_LENGTH:
             return f"Must be at most {MAX_TEXT_LENGTH} characters."
-        if "\x00" in value:
-            return "Must not contain NUL characters."
+        if problem := text_problem(value):
+            return problem
     return key.check(value) if key.check else None
 
 
@@ -160,6 +182,12 @@ def config_build(
     public = _section(stored, "public")
     secrets = _section(stored, "secrets")
     for key in keys:
+        if key.secret:
+            # A key that became secret (webhook `url`) may still be stored in clear from
+            # before migration 0004: move it, encrypted, whatever else changes.
+            legacy = public.pop(key.name, None)
+            if isinstance(legacy, str) and key.name not in secrets:
+                secrets[key.name] = encrypt(legacy)
         if key.name not in changes:
             if key.required and key.name not in (secrets if key.secret else public):
                 errors[key.name] = ["This setting is required."]

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
@@ -160,7 +161,7 @@ def test_production_settings_pass_check_deploy() -> None:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "a1zap.settings.production",
         "SECRET_KEY": "prod-" + "k3y-" * 20,
-        "FIELD_ENCRYPTION_KEYS": "ZGV2LW9ubHktYTF6YXAtZmllbGQta2V5LTAwMDAwMDA=",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "STACK_AUTH_PROJECT_ID": "project",
         "ALLOWED_HOSTS": "api.a1zap.com",
         "CSRF_TRUSTED_ORIGINS": "https://api.a1zap.com",

@@ -53,7 +53,7 @@ SECRET_KEYS = {
     "discord": {"bot_token"},
     "telegram": {"bot_token"},
     "email": {"smtp_password"},
-    "webhook": {"signing_secret"},
+    "webhook": {"url", "signing_secret"},
 }
 
 
@@ -127,7 +127,7 @@ def test_optional_keys_may_be_left_out(
     )
 
     assert response.status_code == 201, response.json()
-    assert response.json()["config"] == {"url": "https://example.com/hook"}
+    assert response.json()["config"] == {"url": "••••hook"}
 
 
 INVALID_CONFIGS = [
@@ -340,8 +340,8 @@ def test_null_removes_an_optional_key_but_not_a_required_one(
     required = api_client.patch(url, {"config": {"url": None}}, format="json", **owner_headers())
 
     assert removed.status_code == 200
-    assert removed.json()["config"] == {"url": VALID_CONFIGS["webhook"]["url"]}
-    assert json.loads(raw_config(created["id"]))["secrets"] == {}
+    assert removed.json()["config"] == {"url": "••••" + VALID_CONFIGS["webhook"]["url"][-4:]}
+    assert set(json.loads(raw_config(created["id"]))["secrets"]) == {"url"}
     assert required.status_code == 400
     assert "url" in required.json()["errors"]["config"]
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from rest_framework.exceptions import ValidationError
 
+from a1zap.api_input import text_problem
 from usage.services import UsageEvent
 
 MAX_EVENTS_PER_BATCH = 1000
@@ -74,8 +75,8 @@ def parse_event(raw: Any, now: dt.datetime) -> tuple[UsageEvent | None, dict[str
         errors["id"] = ["This field may not be blank."]
     elif len(event_id) > MAX_ID_LENGTH:
         errors["id"] = [f"Ensure this field has no more than {MAX_ID_LENGTH} characters."]
-    elif "\x00" in event_id:
-        errors["id"] = ["Null characters are not allowed."]
+    elif problem := text_problem(event_id):
+        errors["id"] = [problem]
 
     occurred_at: dt.datetime | None = now
     if raw.get("timestamp") is not None:

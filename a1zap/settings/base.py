@@ -158,9 +158,15 @@ DJSTRIPE_USE_NATIVE_JSONFIELD = True
 
 # Fernet keys, newest first. DEBUG alone gets a fixed development key.
 DEV_FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktYTF6YXAtZmllbGQta2V5LTAwMDAwMDA="
+# Every Fernet key that ships in the repository (settings, tests, bench, examples): public,
+# so production.py refuses each of them. A test fails if a new one is committed unlisted.
+SHIPPED_FIELD_ENCRYPTION_KEYS = (DEV_FIELD_ENCRYPTION_KEY,)
 FIELD_ENCRYPTION_KEYS = env.list(
     "FIELD_ENCRYPTION_KEYS", default=[DEV_FIELD_ENCRYPTION_KEY] if DEBUG else []
 )
+# Local development only (production.py refuses it): outbound targets may be http:// and
+# loopback (127.0.0.0/8, ::1), e.g. a webhook receiver on http://127.0.0.1:8080/.
+WEBHOOK_ALLOW_INSECURE_TARGETS = env.bool("WEBHOOK_ALLOW_INSECURE_TARGETS", default=False)
 
 REST_FRAMEWORK = {
     # The first class's `authenticate_header` makes unauthenticated answers 401, not 403.

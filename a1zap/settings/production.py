@@ -1,11 +1,31 @@
 """Production settings: secure defaults, and a clear refusal to start without the secrets."""
 
+import base64
+import binascii
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DEV_SECRET_KEY, FIELD_ENCRYPTION_KEYS, SECRET_KEY, STACK_AUTH_PROJECT_ID, env
+from .base import (
+    DEV_SECRET_KEY,
+    FIELD_ENCRYPTION_KEYS,
+    SECRET_KEY,
+    SHIPPED_FIELD_ENCRYPTION_KEYS,
+    STACK_AUTH_PROJECT_ID,
+    WEBHOOK_ALLOW_INSECURE_TARGETS,
+    env,
+)
 
 DEBUG = False
+
+
+def _key_bytes(key: str) -> bytes | str:
+    """A Fernet key as the 32 bytes it stands for, so that a re-spelled copy is still caught."""
+    try:
+        return base64.urlsafe_b64decode(key.strip().encode())
+    except (binascii.Error, ValueError):
+        return key.strip()
+
 
 _missing = [
     name
@@ -19,6 +39,25 @@ _missing = [
 if _missing:
     raise ImproperlyConfigured(
         "Production needs these environment variables set: " + ", ".join(_missing)
+    )
+
+# Keys in the repository are public: data encrypted under one is readable by anyone. Refused
+# however they arrive (DEBUG's default, set explicitly, alone or among other keys).
+_shipped = {_key_bytes(key) for key in SHIPPED_FIELD_ENCRYPTION_KEYS}
+_public_keys = [
+    str(position)
+    for position, key in enumerate(FIELD_ENCRYPTION_KEYS, start=1)
+    if _key_bytes(key) in _shipped
+]
+if _public_keys:
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEYS holds a key that ships in the repository (position "
+        + ", ".join(_public_keys)
+        + "): generate a new one with Fernet.generate_key()."
+    )
+if WEBHOOK_ALLOW_INSECURE_TARGETS:
+    raise ImproperlyConfigured(
+        "WEBHOOK_ALLOW_INSECURE_TARGETS is for local development only: unset it in production."
     )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

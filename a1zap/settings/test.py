@@ -3,7 +3,7 @@
 import os
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import DEV_FIELD_ENCRYPTION_KEY, env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -13,7 +13,8 @@ _WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or
 CACHES = {
     "default": env.cache_url("TEST_CACHE_URL", default=f"redis://127.0.0.1:6379/{15 - _WORKER % 8}")
 }
-FIELD_ENCRYPTION_KEYS = ["ZGV2LW9ubHktYTF6YXAtZmllbGQta2V5LTAwMDAwMDA="]
+# A key shipped in the repository (SHIPPED_FIELD_ENCRYPTION_KEYS): production refuses it.
+FIELD_ENCRYPTION_KEYS = [DEV_FIELD_ENCRYPTION_KEY]
 STACK_AUTH_PROJECT_ID = "test-project"
 STACK_AUTH_API_URL = "https://stack-auth.test"
 # Static files are not collected for tests; let WhiteNoise find them on demand.

@@ -12,8 +12,10 @@ CONFIG_HELP = (
     "The provider's settings. whatsapp: phone_number_id, access_token*, verify_token*; "
     "slack: bot_token* (xoxb-…), signing_secret*, channel_id (optional); discord: bot_token*, "
     "application_id, guild_id (optional); telegram: bot_token*; email: address, smtp_host, "
-    "smtp_port (integer), smtp_username, smtp_password*; webhook: url (https), "
-    "signing_secret* (optional). Keys marked * are secrets: stored encrypted, never returned."
+    "smtp_port (integer), smtp_username, smtp_password*; webhook: url* (https), "
+    "signing_secret* (optional). Keys marked * are secrets: stored encrypted, never returned. "
+    "Webhook URLs and SMTP hosts must be public: loopback, private, link-local and cloud "
+    "metadata targets are refused."
 )
 
 
