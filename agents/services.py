@@ -2,9 +2,11 @@
 
 Every rule about agents lives here, so the API, the admin and webhooks share one behaviour.
 Plan limits hold under concurrency because every service that can add to an owner's count
-first locks the owner's subscription row (creating it if missing), then counts: two requests
-racing for the last slot run one after the other. Locks are always taken in the same order,
-subscription first, then the agent, so two services never wait on each other in a cycle.
+first locks the owner's subscription row (creating it if missing), then the agent it changes,
+and only then reads the agent's status and type and counts: two requests racing for the last
+slot, or a resume racing a change of type, run one after the other and the second decides
+from what the first left. Locks are always taken in the same order, subscription first, then
+the agent, so two services never wait on each other in a cycle.
 
 Every change is recorded in the audit trail in the same transaction, with the `actor` the
 caller passes (the owner, the app, a staff member; `system` when none is given). Contact
@@ -26,6 +28,7 @@ from agents.selectors import agent_counts_for_owner
 from audit.actors import SYSTEM, Actor
 from audit.models import TargetType
 from audit.services import audit_changes, audit_record, audit_record_many
+from billing.models import UserSubscription
 from billing.selectors import AgentLimits, agent_limits_for
 from billing.services import subscription_lock_for_user
 
@@ -70,19 +73,18 @@ def _record(
 
 
 def _ensure_room_for(
+    subscription: UserSubscription,
     *,
-    owner_id: str,
     agent_type: str,
-    actor: Actor,
     excluding_agent_id: uuid.UUID | None = None,
 ) -> None:
-    """Lock the owner's subscription, then refuse if one more agent of this type won't fit.
+    """Refuse if one more agent of this type won't fit in the plan of the locked subscription.
 
     `excluding_agent_id` is the agent being resumed or retyped: it is counted as the new one.
+    The caller holds the subscription's lock (and that agent's), so the count cannot move.
     """
-    subscription = subscription_lock_for_user(user_id=owner_id, actor=actor)
     limits = agent_limits_for(subscription)
-    counts = agent_counts_for_owner(owner_id, excluding_agent_id=excluding_agent_id)
+    counts = agent_counts_for_owner(subscription.user_id, excluding_agent_id=excluding_agent_id)
     for scope, limit in ((agent_type, limits.for_type(agent_type)), ("total", limits.total)):
         if not AgentLimits.allows(limit, counts[scope] + 1):
             kind = "agents in total" if scope == "total" else f"{scope} agents"
@@ -131,7 +133,8 @@ def agent_create(
     if unknown:
         raise TypeError(f"agent_create() got unexpected fields: {sorted(unknown)}")
     _check_handle(handle)
-    _ensure_room_for(owner_id=owner_id, agent_type=agent_type, actor=actor)
+    subscription = subscription_lock_for_user(user_id=owner_id, actor=actor)
+    _ensure_room_for(subscription, agent_type=agent_type)
 
     key = app_key_generate()
     agent_id = uuid.uuid4()
@@ -164,6 +167,16 @@ def _locked(agent: A1Agent) -> A1Agent:
     return A1Agent.objects.select_for_update().select_related("app").get(pk=agent.pk)
 
 
+def _locked_with_subscription(agent: A1Agent, *, actor: Actor) -> tuple[UserSubscription, A1Agent]:
+    """Lock the owner's subscription, then the agent; return both, the agent read afresh.
+
+    Whatever the caller read before (the view's copy of the agent) may be stale by now:
+    decisions about status and type are made from the agent returned here.
+    """
+    subscription = subscription_lock_for_user(user_id=agent.owner_id, actor=actor)
+    return subscription, _locked(agent)
+
+
 @transaction.atomic
 def agent_update(*, agent: A1Agent, actor: Actor = SYSTEM, **changes: Any) -> A1Agent:
     """Change an agent's details; a new handle or type is checked like a new agent's."""
@@ -171,14 +184,12 @@ def agent_update(*, agent: A1Agent, actor: Actor = SYSTEM, **changes: Any) -> A1
     if unknown:
         raise TypeError(f"agent_update() got unexpected fields: {sorted(unknown)}")
     new_type = changes.get("agent_type")
-    if new_type is not None and new_type != agent.agent_type and agent.status != "archived":
-        _ensure_room_for(
-            owner_id=agent.owner_id,
-            agent_type=new_type,
-            actor=actor,
-            excluding_agent_id=agent.pk,
-        )
-    agent = _locked(agent)
+    if new_type is None:
+        agent = _locked(agent)
+    else:
+        subscription, agent = _locked_with_subscription(agent, actor=actor)
+        if new_type != agent.agent_type and agent.status != AgentStatus.ARCHIVED:
+            _ensure_room_for(subscription, agent_type=new_type, excluding_agent_id=agent.pk)
     if "handle" in changes and changes["handle"] != agent.handle:
         _check_handle(changes["handle"])
     before = _snapshot(agent)
@@ -209,20 +220,14 @@ def agent_pause(*, agent: A1Agent, actor: Actor = SYSTEM) -> A1Agent:
 @transaction.atomic
 def agent_resume(*, agent: A1Agent, actor: Actor = SYSTEM) -> A1Agent:
     """Make a paused or archived agent active again, if the owner's plan has room for it."""
+    subscription, agent = _locked_with_subscription(agent, actor=actor)
     if agent.status == AgentStatus.ACTIVE:
-        return _locked(agent)
-    _ensure_room_for(
-        owner_id=agent.owner_id,
-        agent_type=agent.agent_type,
-        actor=actor,
-        excluding_agent_id=agent.pk,
-    )
-    agent = _locked(agent)
-    if agent.status != AgentStatus.ACTIVE:
-        before = _snapshot(agent)
-        agent.status = AgentStatus.ACTIVE
-        agent.save(update_fields=["status", "updated_at"])
-        _record(agent, actor=actor, action="agent.resumed", before=before, after=_snapshot(agent))
+        return agent
+    _ensure_room_for(subscription, agent_type=agent.agent_type, excluding_agent_id=agent.pk)
+    before = _snapshot(agent)
+    agent.status = AgentStatus.ACTIVE
+    agent.save(update_fields=["status", "updated_at"])
+    _record(agent, actor=actor, action="agent.resumed", before=before, after=_snapshot(agent))
     return agent
 
 

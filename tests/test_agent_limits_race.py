@@ -106,3 +106,37 @@ def test_racing_creates_with_the_same_handle_let_one_win(owner_headers: Headers)
 
     assert statuses == Counter({201: 1, 400: 7})
     assert A1Agent.objects.count() == 1
+
+
+def test_racing_resume_and_retype_of_an_archived_agent_cannot_exceed_the_type_limit(
+    owner_headers: Headers,
+) -> None:
+    """Resuming an archived work agent while it is retyped to personal, on the free plan
+    (one personal, one work) with a personal agent already active: one of the two must lose.
+
+    Either order alone is refused at the second request; run together, both decided from
+    what they read before taking a lock and both went through. Repeated: a race that is
+    lost only sometimes would otherwise pass by luck.
+    """
+    headers = owner_headers("racer")
+    AgentFactory.create(owner_id="racer", status="active", agent_type="personal")
+
+    for _ in range(6):
+        archived = AgentFactory.create(owner_id="racer", status="archived", agent_type="work")
+        url = f"/api/v1/agents/{archived.pk}/"
+
+        def resume(url: str = url) -> int:
+            return int(APIClient().post(f"{url}resume/", **headers).status_code)
+
+        def retype(url: str = url) -> int:
+            body = {"agent_type": "personal"}
+            return int(APIClient().patch(url, body, format="json", **headers).status_code)
+
+        statuses = race([resume, retype])
+
+        assert statuses == Counter({200: 1, 403: 1})
+        active = A1Agent.objects.filter(owner_id="racer").exclude(status="archived")
+        assert active.filter(agent_type="personal").count() == 1
+        assert active.filter(agent_type="work").count() <= 1
+        # Leave the owner as at the start of the round: one active personal agent.
+        A1Agent.objects.filter(pk=archived.pk).update(status="archived", agent_type="work")
