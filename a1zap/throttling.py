@@ -2,7 +2,8 @@
 
 A fixed one-minute window per caller: `INCR` on a key that expires with the window, atomic
 in Redis, so concurrent requests cannot slip past the limit. Staff are not limited;
-anonymous callers (public endpoints) are limited per IP address.
+anonymous callers (public endpoints) are limited per IP address, the one `client_ip_address`
+gives (the admin's login lockout uses the same), which a client cannot choose.
 
 If the cache cannot be reached, requests are let through (and a warning is logged): an
 outage of Redis must not take the API down with it, and PostgreSQL, not Redis, is what the
@@ -19,6 +20,7 @@ from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from a1zap.client_address import client_ip_address
 from a1zap.principals import app_of, is_staff, owner_of
 from billing.selectors import request_rates_for_user
 
@@ -32,6 +34,10 @@ class PlanRateThrottle(BaseThrottle):
 
     def __init__(self) -> None:
         self.retry_after: float | None = None
+
+    def get_ident(self, request: Request) -> str:
+        """Return the client's address, believing only what our own proxies wrote."""
+        return client_ip_address(request._request) or ""
 
     def _identity(self, request: Request) -> tuple[str, str, int] | None:
         """Return (scope, caller id, limit per minute), or None for callers never limited."""

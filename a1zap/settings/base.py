@@ -7,6 +7,7 @@ Every variable of the contract is read here with a default that is safe for a lo
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -83,6 +84,15 @@ AXES_COOLOFF_TIME = env.int("AXES_COOLOFF_HOURS", default=1)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+
+# How many proxies of ours (load balancer, reverse proxy) stand in front of the app. The client
+# address is the one the outermost of them saw; X-Forwarded-For entries beyond those are the
+# client's own writing and ignored. 0 (the default): the header is ignored altogether. The
+# anonymous rate limit (DRF's NUM_PROXIES) and the admin lockout (axes) both read it.
+TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default=0)
+if TRUSTED_PROXY_HOPS < 0:
+    raise ImproperlyConfigured(f"TRUSTED_PROXY_HOPS must be 0 or more, not {TRUSTED_PROXY_HOPS}.")
+AXES_CLIENT_IP_CALLABLE = "a1zap.client_address.client_ip_address"
 
 # Request bodies: the largest legitimate one is a batch of 1000 usage events (~200 KiB).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
@@ -184,6 +194,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": ["a1zap.throttling.PlanRateThrottle"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "NUM_PROXIES": TRUSTED_PROXY_HOPS,
 }
 
 # Requests per minute per IP address on the public, unauthenticated endpoints.
