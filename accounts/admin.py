@@ -91,6 +91,8 @@ class StackUserAdmin(StaffPermissionsAdmin, LargeTableAdmin):
         "last_seen_at",
         "deleted_at",
         "updated_at",
+        "last_event_at",
+        "last_event_id",
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[StackUser]:

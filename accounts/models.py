@@ -7,6 +7,7 @@ tokens (at most every few minutes) and from Stack Auth's webhooks.
 
 from django.contrib.postgres.functions import TransactionNow
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -23,11 +24,42 @@ class StackUser(models.Model):
     # Set on `user.deleted`; the row stays so that a late `user.updated` cannot bring it back.
     deleted_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True, db_default=TransactionNow())
+    # The webhook message that last set email and name: when Stack Auth created it and its
+    # Svix id (which breaks ties, compared byte by byte). An older message is not applied.
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_event_id = models.TextField(null=True, blank=True, db_collation="C")
 
     class Meta:
         db_table = "stack_users"
         verbose_name = "Stack Auth user"
         indexes = [models.Index(Lower("email"), name="idx_stack_users_email_lower")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(last_event_at__isnull=True, last_event_id__isnull=True)
+                | Q(last_event_at__isnull=False, last_event_id__isnull=False),
+                name="stack_users_last_event_complete",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.email or self.id
+
+
+class StackAuthWebhookMessage(models.Model):
+    """A Stack Auth webhook message (its Svix id) that was applied: never applied twice.
+
+    Inserted in the transaction that applies the message, so a message is either applied and
+    remembered or neither. `prune_webhook_messages` forgets ids once Svix can no longer send
+    them again; the order kept on `stack_users` still refuses such a message after that.
+    """
+
+    svix_id = models.TextField(primary_key=True)
+    received_at = models.DateTimeField(default=timezone.now, db_default=TransactionNow())
+
+    class Meta:
+        db_table = "stack_auth_webhook_messages"
+        verbose_name = "Stack Auth webhook message"
+        indexes = [models.Index(fields=["received_at"], name="idx_webhook_msgs_received")]
+
+    def __str__(self) -> str:
+        return self.svix_id

@@ -3,7 +3,14 @@
 Tokens and webhooks both feed the mirror. Every write is one `INSERT … ON CONFLICT`
 statement, so concurrent requests for the same user never race on a read-then-write, and a
 deleted user's row (a tombstone) is never brought back by a late token or webhook.
+
+Webhooks arrive at least once and in any order (Svix retries a failed delivery for about a
+day). Each message is remembered by its Svix id in the transaction that applies it, so it is
+applied once, and the user row keeps which message last set it, so an older one that
+arrives late is not applied over a newer one.
 """
+
+import datetime as dt
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -48,26 +55,57 @@ def stack_user_touch(*, user_id: str, email: str | None, display_name: str | Non
 
 
 @transaction.atomic
-def stack_user_sync(*, user_id: str, email: str | None, display_name: str | None) -> bool:
-    """Create or update the user from Stack Auth's data (a webhook), leaving tombstones alone.
+def webhook_message_claim(*, svix_id: str) -> bool:
+    """Remember the Stack Auth webhook message as applied; False if it already was.
 
-    Being described by a webhook is not being seen: `last_seen_at` changes only on insert.
-    Return False when the user is deleted and nothing was written.
+    Call it in the transaction that applies the message. A concurrent delivery of the same
+    message waits on the first one's row: it finds it once that commits, or claims the
+    message itself if that rolls back.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO stack_auth_webhook_messages (svix_id) VALUES (%s)"
+            " ON CONFLICT (svix_id) DO NOTHING",
+            [svix_id],
+        )
+        return cursor.rowcount == 1
+
+
+@transaction.atomic
+def stack_user_sync(
+    *,
+    user_id: str,
+    email: str | None,
+    display_name: str | None,
+    event_at: dt.datetime,
+    event_id: str,
+) -> bool:
+    """Create or update the user from a webhook message created at `event_at` with `event_id`.
+
+    Applied only if the message is newer than the one that last set the user, (`event_at`,
+    `event_id`) compared as a pair, and the user is not deleted (a tombstone); the check and
+    the write are one statement under the row's lock. Being described by a webhook is not
+    being seen: `last_seen_at` changes only on insert. Return False when nothing was written.
     """
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO stack_users (id, email, display_name, first_seen_at, last_seen_at,
-                                     updated_at)
-            VALUES (%s, %s, %s, now(), now(), now())
+                                     updated_at, last_event_at, last_event_id)
+            VALUES (%s, %s, %s, now(), now(), now(), %s, %s)
             ON CONFLICT (id) DO UPDATE
                 SET email = EXCLUDED.email,
                     display_name = EXCLUDED.display_name,
-                    updated_at = EXCLUDED.updated_at
+                    updated_at = EXCLUDED.updated_at,
+                    last_event_at = EXCLUDED.last_event_at,
+                    last_event_id = EXCLUDED.last_event_id
                 WHERE stack_users.deleted_at IS NULL
+                  AND (stack_users.last_event_at IS NULL
+                       OR (stack_users.last_event_at, stack_users.last_event_id)
+                          < (EXCLUDED.last_event_at, EXCLUDED.last_event_id))
             RETURNING id
             """,
-            [user_id, email, display_name],
+            [user_id, email, display_name, event_at, event_id],
         )
         return cursor.fetchone() is not None
 

@@ -3,18 +3,25 @@
 `user.created` and `user.updated` refresh the user mirror; `user.deleted` cancels the user's
 subscription and deletes their agents. Other events are acknowledged and ignored. Nothing
 is read from the body before its Svix signature is verified.
+
+A message (one `svix-id`, the same on every delivery attempt) is applied once: a repeat is
+answered `{"status": "duplicate"}` and changes nothing. User events are applied in the order
+Stack Auth created them, read from the message id, not in the order they arrive.
 """
 
+import datetime as dt
 import json
 import logging
+import string
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from accounts.services import stack_user_delete, stack_user_sync
+from accounts.services import stack_user_delete, stack_user_sync, webhook_message_claim
 from audit.actors import Actor
 
 logger = logging.getLogger(__name__)
@@ -22,6 +29,16 @@ logger = logging.getLogger(__name__)
 SIGNATURE_HEADERS = ("svix-id", "svix-timestamp", "svix-signature")
 USER_UPSERT_EVENTS = frozenset({"user.created", "user.updated"})
 USER_DELETED_EVENT = "user.deleted"
+USER_EVENTS = USER_UPSERT_EVENTS | {USER_DELETED_EVENT}
+
+# Svix message ids are `msg_` and a KSUID: 20 bytes in 27 base62 digits, the first 4 bytes
+# the second it was created (since the KSUID epoch), the rest finer time and randomness.
+KSUID_EPOCH = 1_400_000_000
+KSUID_DIGITS = string.digits + string.ascii_uppercase + string.ascii_lowercase
+KSUID_LENGTH = 27
+KSUID_BITS = 160
+# A message is created before it is signed; this much clock difference is tolerated.
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 class InvalidPayload(Exception):
@@ -61,6 +78,27 @@ def _user_fields(data: Any) -> tuple[str, str | None, str | None]:
     return user_id, _optional_text(data, "primary_email"), _optional_text(data, "display_name")
 
 
+def message_created_at(message_id: str, signed_at: dt.datetime) -> dt.datetime:
+    """Return when the message was created, to order it among the user's other messages.
+
+    The `svix-timestamp` header says when this delivery attempt was signed, and a retry is
+    signed anew, so it cannot order messages; the id's KSUID holds the creation second (ties
+    within it are broken by the id itself). An id that is not a KSUID, or that claims a time
+    after it was signed, is ordered by its signing time instead.
+    """
+    digits = message_id.removeprefix("msg_")
+    if len(digits) == KSUID_LENGTH and all(digit in KSUID_DIGITS for digit in digits):
+        value = 0
+        for digit in digits:
+            value = value * len(KSUID_DIGITS) + KSUID_DIGITS.index(digit)
+        if value < 1 << KSUID_BITS:
+            seconds = KSUID_EPOCH + (value >> (KSUID_BITS - 32))
+            created_at = dt.datetime.fromtimestamp(seconds, dt.UTC)
+            if created_at <= signed_at + CLOCK_SKEW:
+                return created_at
+    return signed_at
+
+
 @csrf_exempt
 def stack_auth_webhook(request: HttpRequest) -> JsonResponse:
     """Verify a Stack Auth webhook and apply it to the user mirror and the user's data."""
@@ -98,15 +136,36 @@ def stack_auth_webhook(request: HttpRequest) -> JsonResponse:
 
     try:
         event_type, data = _parse_event(body)
-        if event_type in USER_UPSERT_EVENTS:
-            user_id, email, display_name = _user_fields(data)
-            stack_user_sync(user_id=user_id, email=email, display_name=display_name)
-        elif event_type == USER_DELETED_EVENT:
-            user_id, _, _ = _user_fields(data)
-            agents_deleted = stack_user_delete(
-                user_id=user_id, actor=Actor.stack_auth(headers["svix-id"])
-            )
-            logger.info("Stack Auth user %s deleted with %d agents", user_id, agents_deleted)
+        user = _user_fields(data) if event_type in USER_EVENTS else None
     except InvalidPayload as error:
         return _error(400, "validation_error", str(error))
+
+    message_id = headers["svix-id"]
+    # Parsed as svix parses it (a float), which has just accepted it.
+    signed_at = dt.datetime.fromtimestamp(float(headers["svix-timestamp"]), dt.UTC)
+    with transaction.atomic():
+        if not webhook_message_claim(svix_id=message_id):
+            logger.info("Stack Auth webhook %s was already applied", message_id)
+            return JsonResponse({"status": "duplicate"})
+        if user is None:
+            pass  # not a user event: acknowledged, remembered and ignored
+        elif event_type == USER_DELETED_EVENT:
+            user_id, _, _ = user
+            agents_deleted = stack_user_delete(user_id=user_id, actor=Actor.stack_auth(message_id))
+            logger.info("Stack Auth user %s deleted with %d agents", user_id, agents_deleted)
+        else:
+            user_id, email, display_name = user
+            applied = stack_user_sync(
+                user_id=user_id,
+                email=email,
+                display_name=display_name,
+                event_at=message_created_at(message_id, signed_at),
+                event_id=message_id,
+            )
+            if not applied:
+                logger.info(
+                    "Stack Auth webhook %s not applied: user %s is deleted or has a newer one",
+                    message_id,
+                    user_id,
+                )
     return JsonResponse({"status": "ok"})
