@@ -13,7 +13,12 @@ from django.http import HttpRequest
 from a1zap.admin import LargeTableAdmin, StaffPermissionsAdmin
 from a1zap.admin_widgets import CompactTextAdmin
 from audit.actors import Actor
-from billing.models import BillingEvent, SubscriptionPlan, UserSubscription
+from billing.models import (
+    BillingEvent,
+    StripePendingCancellation,
+    SubscriptionPlan,
+    UserSubscription,
+)
 from billing.services import (
     LIMIT_FIELDS,
     plan_save,
@@ -154,3 +159,19 @@ class BillingEventAdmin(StaffPermissionsAdmin, LargeTableAdmin):
         if term.startswith("cus_"):
             return queryset.filter(subscription__stripe_customer_id=term), False
         return queryset.filter(user_id=term), False
+
+
+@admin.register(StripePendingCancellation)
+class StripePendingCancellationAdmin(StaffPermissionsAdmin, CompactTextAdmin):
+    """Subscriptions Stripe has yet to cancel (deleted users'), oldest due first; read-only.
+
+    `manage.py retry_stripe_cancellations` works them off; a row with many attempts and an
+    error is one that needs a look."""
+
+    staff_resource = "stripe_cancellation"
+    list_display = ("stripe_subscription_id", "user_id", "attempts", "next_attempt_at",
+                    "last_error", "created_at")  # fmt: skip
+    search_fields = ("=stripe_subscription_id", "=user_id")
+    ordering = ("next_attempt_at",)
+    readonly_fields = ("stripe_subscription_id", "user_id", "attempts", "next_attempt_at",
+                       "last_error", "created_at")  # fmt: skip
