@@ -72,19 +72,21 @@ class UserSubscriptionAdmin(StaffPermissionsAdmin, LargeTableAdmin):
 
     staff_resource = "subscription"
 
-    list_display = ("user_id", "plan_id", "status", "current_period_end", "updated_at")
+    list_display = ("user_id", "plan_id", "status", "current_period_end", "cancelled_at",
+                    "ends_at", "updated_at")  # fmt: skip
     list_filter = ("plan_id", "status")
     search_fields = ("user_id",)  # shows the search box; get_search_results does the work
     search_help_text = "Exact user id, Stripe customer id (cus_…) or subscription id (sub_…)."
     fields = (
         "user_id", "plan_id", *LIMIT_FIELDS, "status", "stripe_customer_id",
         "stripe_subscription_id", "current_period_start", "current_period_end",
-        "cancelled_at", "past_due_since", "stripe_state_at", "created_at", "updated_at",
+        "cancelled_at", "ends_at", "past_due_since", "user_deleted_at", "stripe_state_at",
+        "created_at", "updated_at",
     )  # fmt: skip
     readonly_fields = (
         "status", "stripe_customer_id", "stripe_subscription_id", "current_period_start",
-        "current_period_end", "cancelled_at", "past_due_since", "stripe_state_at",
-        "created_at", "updated_at",
+        "current_period_end", "cancelled_at", "ends_at", "past_due_since", "user_deleted_at",
+        "stripe_state_at", "created_at", "updated_at",
     )  # fmt: skip
     ordering = ("user_id",)  # the unique index on user_id
 

@@ -115,6 +115,9 @@ class UserSubscription(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_default=TransactionNow())
     updated_at = models.DateTimeField(auto_now=True, db_default=TransactionNow())
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # Beyond the seed: when a cancelled subscription stops (or stopped) being paid for. A
+    # subscription cancelled "at period end" stays active, on its plan, until then.
+    ends_at = models.DateTimeField(null=True, blank=True)
 
     # Beyond the seed: when the subscription became past_due (for the grace period), and the
     # `created` time of the last Stripe event applied, so an older event cannot roll back.

@@ -45,7 +45,7 @@ PAID_STATUSES = (
 AUDITED_SUBSCRIPTION_FIELDS = (
     "plan_id", "status", "max_personal_agents", "max_work_agents", "max_total_agents",
     "stripe_customer_id", "stripe_subscription_id", "current_period_start",
-    "current_period_end", "cancelled_at", "past_due_since", "user_deleted_at",
+    "current_period_end", "cancelled_at", "ends_at", "past_due_since", "user_deleted_at",
 )  # fmt: skip
 
 
@@ -95,17 +95,20 @@ def subscription_lock_for_user(*, user_id: str, actor: Actor = SYSTEM) -> UserSu
     return subscription
 
 
-def subscription_end(subscription: UserSubscription, *, cancelled_at: dt.datetime) -> list[str]:
+def subscription_end(
+    subscription: UserSubscription, *, cancelled_at: dt.datetime, ends_at: dt.datetime
+) -> list[str]:
     """Put the subscription where an ended one is, whoever ended it; return the changed fields.
 
-    Cancelled, on the free plan and its limits, not past due. Stripe's
-    `customer.subscription.deleted` and the deletion of the user both end here, so both leave
-    the row the same. A subscription already cancelled keeps its first `cancelled_at`.
+    Cancelled (asked at `cancelled_at`, ended at `ends_at`), on the free plan and its limits,
+    not past due. Stripe's `customer.subscription.deleted` and the deletion of the user both
+    end here, so both leave the row the same. One already ended keeps its first dates.
     """
     changed = set_plan_and_limits(subscription, PlanId.FREE)
     if subscription.status != SubscriptionStatus.CANCELLED or subscription.cancelled_at is None:
         subscription.cancelled_at = cancelled_at
-        changed.append("cancelled_at")
+        subscription.ends_at = ends_at
+        changed.extend(["cancelled_at", "ends_at"])
     updates = {"status": SubscriptionStatus.CANCELLED, "past_due_since": None}
     for field, value in updates.items():
         if getattr(subscription, field) != value:
@@ -133,7 +136,7 @@ def subscription_end_for_deleted_user(
     before = subscription_snapshot(subscription)
     was_cancelled = subscription.status == SubscriptionStatus.CANCELLED
     now = timezone.now()
-    changed = subscription_end(subscription, cancelled_at=now)
+    changed = subscription_end(subscription, cancelled_at=now, ends_at=now)
     subscription.user_deleted_at = now
     subscription.save(update_fields=[*changed, "user_deleted_at", "updated_at"])
     if subscription.stripe_subscription_id:

@@ -99,7 +99,11 @@ def _subscription_fields(obj: dict[str, Any]) -> dict[str, Any]:
         "current_period_end": _timestamp(
             item.get("current_period_end") or obj.get("current_period_end")
         ),
+        # When the cancellation was asked for, and when it takes (or took) effect: a
+        # subscription set to cancel at period end is still active, with both set.
         "cancelled_at": _timestamp(obj.get("canceled_at") or obj.get("ended_at")),
+        "ends_at": _timestamp(obj.get("ended_at") or obj.get("cancel_at")),
+        "cancel_scheduled": bool(obj.get("cancel_at_period_end") or obj.get("cancel_at")),
     }
 
 
@@ -252,11 +256,17 @@ def _apply_state(
                 put(field, fields[field])
         if ending:
             changed.extend(
-                subscription_end(subscription, cancelled_at=fields["cancelled_at"] or created)
+                subscription_end(
+                    subscription,
+                    cancelled_at=fields["cancelled_at"] or created,
+                    ends_at=fields["ends_at"] or created,
+                )
             )
         else:
             put("status", fields["status"])
-            put("cancelled_at", None)
+            scheduled = fields["cancel_scheduled"]
+            put("cancelled_at", fields["cancelled_at"] if scheduled else None)
+            put("ends_at", fields["ends_at"] if scheduled else None)
             if fields["plan_id"]:
                 changed.extend(set_plan_and_limits(subscription, fields["plan_id"]))
     elif event_type == "invoice.paid":
