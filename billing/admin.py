@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from djstripe.models import APIKey
 
 from a1zap.admin import LargeTableAdmin, StaffPermissionsAdmin
 from a1zap.admin_widgets import CompactTextAdmin
@@ -27,6 +28,10 @@ from billing.services import (
     subscription_override_limits,
 )
 from billing.stripe_events import HANDLED_EVENTS
+
+# dj-stripe's admin would store a Stripe API key in the database; we never store one (see
+# billing.djstripe_accounts). dj-stripe comes first in INSTALLED_APPS, so its admin is loaded.
+admin.site.unregister(APIKey)
 
 # Every event type the ledger holds: staff changes, the monthly close, Stripe's events.
 LEDGER_EVENT_TYPES = (
