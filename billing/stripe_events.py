@@ -227,7 +227,9 @@ def _apply_state(
     if isinstance(customer, str) and not subscription.stripe_customer_id:
         put("stripe_customer_id", customer)
     if event_type == "checkout.session.completed":
-        if obj.get("subscription"):
+        # A cancelled row keeps the id it was cancelled with (what the revival check below
+        # compares with) until the new subscription's own event moves it.
+        if obj.get("subscription") and subscription.status != SubscriptionStatus.CANCELLED:
             put("stripe_subscription_id", obj["subscription"])
         return changed
 

@@ -243,14 +243,20 @@ def test_an_event_for_a_subscription_that_ended_cannot_bring_it_back(fake: Strip
                               metadata={"user_id": "user_1"})  # fmt: skip
     deliver(fake.event("customer.subscription.deleted", ended, created=_now()))
     stale = fake.subscription(sub["id"], customer=sub["customer"], metadata={"user_id": "user_1"})
-
     fresh = fake.subscription(customer=sub["customer"], metadata={"user_id": "user_1"},
                               lookup_key="a1zap_enterprise_month")  # fmt: skip
+    checkout = fake.checkout_session(
+        customer=sub["customer"], subscription=fresh["id"], client_reference_id="user_1",
+        metadata={"user_id": "user_1"},
+    )  # fmt: skip
 
     revived = deliver(fake.event("customer.subscription.updated", stale, created=_now() + 5))
+    # The new purchase's checkout may arrive before its subscription does.
+    completed = deliver(fake.event("checkout.session.completed", checkout, created=_now() + 8))
     bought = deliver(fake.event("customer.subscription.created", fresh, created=_now() + 10))
 
     assert revived.json()["outcome"] == "recorded"
+    assert completed.status_code == 200
     assert bought.json()["outcome"] == "applied"
     row = UserSubscription.objects.get(user_id="user_1")
     # A new subscription is a new purchase: that one does count.
