@@ -67,6 +67,13 @@ STAFF_PERMISSIONS: dict[str, dict[str, str | None]] = {
         "change": None,
         "delete": None,
     },
+    # Cancellations waiting for Stripe: the retry command works them off; staff watch.
+    "stripe_cancellation": {
+        "view": "billing.view_stripependingcancellation",
+        "add": None,
+        "change": None,
+        "delete": None,
+    },
     # The user mirror follows Stack Auth; deleting a user is Stack Auth's call.
     "stack_user": {"view": "accounts.view_stackuser", "add": None, "change": None, "delete": None},
 }

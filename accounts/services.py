@@ -17,7 +17,7 @@ from django.db import connection, transaction
 
 from agents.services import agent_delete_all_for_owner
 from audit.actors import Actor
-from billing.services import subscription_cancel_for_user
+from billing.services import subscription_end_for_deleted_user
 
 # Access tokens live about 10 minutes, so an hour covers every token issued before deletion.
 DELETED_MARK_TIMEOUT = 3600
@@ -112,7 +112,8 @@ def stack_user_sync(
 
 @transaction.atomic
 def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
-    """Mark the user deleted, cancel their subscription, delete all their agents; count them.
+    """Mark the user deleted, end their subscription (and cancel it at Stripe), delete all
+    their agents; count them.
 
     Safe to repeat: a second call finds nothing left to cancel or delete. The tombstone is
     written even for a user never seen here, so a late `user.updated` cannot create them.
@@ -131,7 +132,9 @@ def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
             """,
             [user_id],
         )
-    subscription_cancel_for_user(user_id=user_id, reason="stack_auth_user_deleted", actor=actor)
+    subscription_end_for_deleted_user(
+        user_id=user_id, reason="stack_auth_user_deleted", actor=actor
+    )
     agents_deleted = agent_delete_all_for_owner(owner_id=user_id, actor=actor)
     # Tokens issued before the deletion stay valid for minutes; the mark lets the
     # authentication layer refuse them without a database read per request. A cache outage

@@ -1,6 +1,6 @@
 """Receive Stack Auth's webhooks (sent through Svix) at `POST /stack-auth/webhook/`.
 
-`user.created` and `user.updated` refresh the user mirror; `user.deleted` cancels the user's
+`user.created` and `user.updated` refresh the user mirror; `user.deleted` ends the user's
 subscription and deletes their agents. Other events are acknowledged and ignored. Nothing
 is read from the body before its Svix signature is verified.
 

@@ -9,11 +9,17 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from djstripe.models import APIKey
 
 from a1zap.admin import LargeTableAdmin, StaffPermissionsAdmin
 from a1zap.admin_widgets import CompactTextAdmin
 from audit.actors import Actor
-from billing.models import BillingEvent, SubscriptionPlan, UserSubscription
+from billing.models import (
+    BillingEvent,
+    StripePendingCancellation,
+    SubscriptionPlan,
+    UserSubscription,
+)
 from billing.services import (
     LIMIT_FIELDS,
     plan_save,
@@ -22,6 +28,10 @@ from billing.services import (
     subscription_override_limits,
 )
 from billing.stripe_events import HANDLED_EVENTS
+
+# dj-stripe's admin would store a Stripe API key in the database; we never store one (see
+# billing.djstripe_accounts). dj-stripe comes first in INSTALLED_APPS, so its admin is loaded.
+admin.site.unregister(APIKey)
 
 # Every event type the ledger holds: staff changes, the monthly close, Stripe's events.
 LEDGER_EVENT_TYPES = (
@@ -67,19 +77,21 @@ class UserSubscriptionAdmin(StaffPermissionsAdmin, LargeTableAdmin):
 
     staff_resource = "subscription"
 
-    list_display = ("user_id", "plan_id", "status", "current_period_end", "updated_at")
+    list_display = ("user_id", "plan_id", "status", "current_period_end", "cancelled_at",
+                    "ends_at", "updated_at")  # fmt: skip
     list_filter = ("plan_id", "status")
     search_fields = ("user_id",)  # shows the search box; get_search_results does the work
     search_help_text = "Exact user id, Stripe customer id (cus_…) or subscription id (sub_…)."
     fields = (
         "user_id", "plan_id", *LIMIT_FIELDS, "status", "stripe_customer_id",
         "stripe_subscription_id", "current_period_start", "current_period_end",
-        "cancelled_at", "past_due_since", "stripe_state_at", "created_at", "updated_at",
+        "cancelled_at", "ends_at", "past_due_since", "user_deleted_at", "stripe_state_at",
+        "created_at", "updated_at",
     )  # fmt: skip
     readonly_fields = (
         "status", "stripe_customer_id", "stripe_subscription_id", "current_period_start",
-        "current_period_end", "cancelled_at", "past_due_since", "stripe_state_at",
-        "created_at", "updated_at",
+        "current_period_end", "cancelled_at", "ends_at", "past_due_since", "user_deleted_at",
+        "stripe_state_at", "created_at", "updated_at",
     )  # fmt: skip
     ordering = ("user_id",)  # the unique index on user_id
 
@@ -154,3 +166,19 @@ class BillingEventAdmin(StaffPermissionsAdmin, LargeTableAdmin):
         if term.startswith("cus_"):
             return queryset.filter(subscription__stripe_customer_id=term), False
         return queryset.filter(user_id=term), False
+
+
+@admin.register(StripePendingCancellation)
+class StripePendingCancellationAdmin(StaffPermissionsAdmin, CompactTextAdmin):
+    """Subscriptions Stripe has yet to cancel (deleted users'), oldest due first; read-only.
+
+    `manage.py retry_stripe_cancellations` works them off; a row with many attempts and an
+    error is one that needs a look."""
+
+    staff_resource = "stripe_cancellation"
+    list_display = ("stripe_subscription_id", "user_id", "attempts", "next_attempt_at",
+                    "last_error", "created_at")  # fmt: skip
+    search_fields = ("=stripe_subscription_id", "=user_id")
+    ordering = ("next_attempt_at",)
+    readonly_fields = ("stripe_subscription_id", "user_id", "attempts", "next_attempt_at",
+                       "last_error", "created_at")  # fmt: skip

@@ -6,6 +6,7 @@ from django.contrib.postgres.functions import RandomUUID, TransactionNow
 from django.db import models
 from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Now
 
 from a1zap.schema import SeedIndex
 
@@ -114,11 +115,17 @@ class UserSubscription(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_default=TransactionNow())
     updated_at = models.DateTimeField(auto_now=True, db_default=TransactionNow())
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # Beyond the seed: when a cancelled subscription stops (or stopped) being paid for. A
+    # subscription cancelled "at period end" stays active, on its plan, until then.
+    ends_at = models.DateTimeField(null=True, blank=True)
 
     # Beyond the seed: when the subscription became past_due (for the grace period), and the
     # `created` time of the last Stripe event applied, so an older event cannot roll back.
     past_due_since = models.DateTimeField(null=True, blank=True)
     stripe_state_at = models.DateTimeField(null=True, blank=True)
+    # When the Stack Auth user was deleted. The row stays, cancelled on the free plan, and no
+    # Stripe event can make it paid again (see billing.stripe_events).
+    user_deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "user_subscriptions"
@@ -187,3 +194,33 @@ class BillingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} for {self.user_id}"
+
+
+class StripePendingCancellation(models.Model):
+    """A Stripe subscription we must cancel at Stripe and have not yet seen Stripe cancel.
+
+    Written in the same transaction as the decision to cancel, deleted once Stripe has it
+    (see billing.cancellations), so a cancellation is never lost to a Stripe outage.
+    """
+
+    stripe_subscription_id = models.TextField(primary_key=True)
+    user_id = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_default=TransactionNow())
+    attempts = models.IntegerField(default=0, db_default=0)
+    last_error = models.TextField(null=True, blank=True)
+    # Due from then on; an attempt in progress holds it a few minutes ahead (its lease).
+    next_attempt_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "stripe_pending_cancellations"
+        indexes = [
+            models.Index(fields=["next_attempt_at"], name="stripe_cancellations_due"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(attempts__gte=0), name="stripe_cancellations_attempts_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"cancel {self.stripe_subscription_id} for {self.user_id}"

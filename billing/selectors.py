@@ -119,6 +119,7 @@ class SubscriptionOverview:
     current_period_start: dt.datetime | None
     current_period_end: dt.datetime | None
     cancelled_at: dt.datetime | None
+    ends_at: dt.datetime | None
     past_due_since: dt.datetime | None
     grace_ends_at: dt.datetime | None
     limits: AgentLimits
@@ -155,6 +156,7 @@ def subscription_overview(user_id: str, agent_counts: dict[str, int]) -> Subscri
         current_period_start=subscription.current_period_start if subscription else None,
         current_period_end=subscription.current_period_end if subscription else None,
         cancelled_at=subscription.cancelled_at if subscription else None,
+        ends_at=subscription.ends_at if subscription else None,
         past_due_since=past_due_since,
         grace_ends_at=(
             past_due_since + dt.timedelta(days=plan.past_due_grace_days) if past_due_since else None

@@ -4,6 +4,7 @@ Each change to a subscription or a plan is also recorded in the audit trail, in 
 transaction, with the actor the caller passes.
 """
 
+import datetime as dt
 from typing import Any, cast
 
 import stripe
@@ -15,6 +16,7 @@ from a1zap.errors import ServiceError
 from audit.actors import SYSTEM, Actor, actor_coerce
 from audit.models import TargetType
 from audit.services import audit_changes, audit_record
+from billing.cancellations import stripe_cancellation_request
 from billing.models import (
     BillingEvent,
     PlanId,
@@ -43,7 +45,7 @@ PAID_STATUSES = (
 AUDITED_SUBSCRIPTION_FIELDS = (
     "plan_id", "status", "max_personal_agents", "max_work_agents", "max_total_agents",
     "stripe_customer_id", "stripe_subscription_id", "current_period_start",
-    "current_period_end", "cancelled_at", "past_due_since",
+    "current_period_end", "cancelled_at", "ends_at", "past_due_since", "user_deleted_at",
 )  # fmt: skip
 
 
@@ -93,28 +95,62 @@ def subscription_lock_for_user(*, user_id: str, actor: Actor = SYSTEM) -> UserSu
     return subscription
 
 
-@transaction.atomic
-def subscription_cancel_for_user(
-    *, user_id: str, reason: str, actor: Actor = SYSTEM
-) -> UserSubscription | None:
-    """Mark the user's subscription cancelled and record it in the ledger; None if they had none.
+def subscription_end(
+    subscription: UserSubscription, *, cancelled_at: dt.datetime, ends_at: dt.datetime
+) -> list[str]:
+    """Put the subscription where an ended one is, whoever ended it; return the changed fields.
 
-    Cancelling is idempotent: an already cancelled subscription is left as it is.
+    Cancelled (asked at `cancelled_at`, ended at `ends_at`), on the free plan and its limits,
+    not past due. Stripe's `customer.subscription.deleted` and the deletion of the user both
+    end here, so both leave the row the same. One already ended keeps its first dates.
     """
-    subscription = UserSubscription.objects.select_for_update().filter(user_id=user_id).first()
-    if subscription is None or subscription.status == SubscriptionStatus.CANCELLED:
+    changed = set_plan_and_limits(subscription, PlanId.FREE)
+    if subscription.status != SubscriptionStatus.CANCELLED or subscription.cancelled_at is None:
+        subscription.cancelled_at = cancelled_at
+        subscription.ends_at = ends_at
+        changed.extend(["cancelled_at", "ends_at"])
+    updates = {"status": SubscriptionStatus.CANCELLED, "past_due_since": None}
+    for field, value in updates.items():
+        if getattr(subscription, field) != value:
+            setattr(subscription, field, value)
+            changed.append(field)
+    return changed
+
+
+@transaction.atomic
+def subscription_end_for_deleted_user(
+    *, user_id: str, reason: str, actor: Actor = SYSTEM
+) -> UserSubscription:
+    """The user is gone: end their subscription as Stripe's own deletion would, and have
+    Stripe cancel it (durably, after this commits: `billing.cancellations`).
+
+    The row stays (it is created, free, if the user never had one), marked `user_deleted_at`,
+    so that no later Stripe event, a checkout completed after the deletion included, can make
+    the user pay again (`billing.stripe_events`). The ledger records the cancellation of a row
+    that was not cancelled yet. Safe to repeat: a second call changes and sends nothing.
+    """
+    existed = UserSubscription.objects.filter(user_id=user_id).exists()
+    subscription = subscription_lock_for_user(user_id=user_id, actor=actor)
+    if subscription.user_deleted_at is not None:
         return subscription
     before = subscription_snapshot(subscription)
-    subscription.status = SubscriptionStatus.CANCELLED
-    subscription.cancelled_at = timezone.now()
-    subscription.save(update_fields=["status", "cancelled_at", "updated_at"])
-    BillingEvent.objects.create(
-        user_id=user_id,
-        event_type="subscription_cancelled",
-        subscription=subscription,
-        description=reason,
-        metadata={"reason": reason, "plan_id": subscription.plan_id},
-    )
+    was_cancelled = subscription.status == SubscriptionStatus.CANCELLED
+    now = timezone.now()
+    changed = subscription_end(subscription, cancelled_at=now, ends_at=now)
+    subscription.user_deleted_at = now
+    subscription.save(update_fields=[*changed, "user_deleted_at", "updated_at"])
+    if subscription.stripe_subscription_id:
+        stripe_cancellation_request(
+            stripe_subscription_id=subscription.stripe_subscription_id, user_id=user_id
+        )
+    if existed and not was_cancelled:
+        BillingEvent.objects.create(
+            user_id=user_id,
+            event_type="subscription_cancelled",
+            subscription=subscription,
+            description=reason,
+            metadata={"reason": reason, "plan_id": before["plan_id"]},
+        )
     subscription_audit(
         subscription,
         actor=actor,

@@ -24,10 +24,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from audit.actors import Actor
+from billing.cancellations import ENDED_STATUSES, stripe_cancellation_request
 from billing.models import BillingEvent, PlanId, SubscriptionStatus, UserSubscription
 from billing.services import (
     set_plan_and_limits,
     subscription_audit,
+    subscription_end,
     subscription_lock_for_user,
     subscription_snapshot,
 )
@@ -97,7 +99,11 @@ def _subscription_fields(obj: dict[str, Any]) -> dict[str, Any]:
         "current_period_end": _timestamp(
             item.get("current_period_end") or obj.get("current_period_end")
         ),
+        # When the cancellation was asked for, and when it takes (or took) effect: a
+        # subscription set to cancel at period end is still active, with both set.
         "cancelled_at": _timestamp(obj.get("canceled_at") or obj.get("ended_at")),
+        "ends_at": _timestamp(obj.get("ended_at") or obj.get("cancel_at")),
+        "cancel_scheduled": bool(obj.get("cancel_at_period_end") or obj.get("cancel_at")),
     }
 
 
@@ -179,10 +185,29 @@ def stripe_event_apply(*, event: dict[str, Any]) -> str:
     return "applied" if changed else "recorded"
 
 
+def _live_subscription_id(event_type: str, obj: dict[str, Any]) -> str | None:
+    """The Stripe subscription an event shows alive (it can still charge), if any."""
+    if event_type == "checkout.session.completed":
+        return obj.get("subscription") or None
+    if (
+        event_type.startswith("customer.subscription.")
+        and event_type != "customer.subscription.deleted"
+        and (obj.get("status") or "") not in ENDED_STATUSES
+    ):
+        return obj.get("id") or None
+    return None
+
+
 def _apply_state(
     subscription: UserSubscription, event_type: str, obj: dict[str, Any], created: dt.datetime
 ) -> list[str]:
-    """Move the subscription's state as the event says, unless a newer event already did."""
+    """Move the subscription's state as the event says, unless a newer event already did.
+
+    Nothing revives an ended subscription: for a deleted user, or for the Stripe subscription
+    a cancelled row was cancelled with, only an ending is applied. A deleted user's
+    subscription that an event shows alive (a checkout completed after the deletion) is
+    cancelled at Stripe.
+    """
     changed: list[str] = []
 
     def put(field: str, value: Any) -> None:
@@ -190,11 +215,21 @@ def _apply_state(
             setattr(subscription, field, value)
             changed.append(field)
 
+    if subscription.user_deleted_at is not None:
+        live = _live_subscription_id(event_type, obj)
+        if live:
+            logger.warning("Stripe subscription %s of a deleted user: cancelling it", live)
+            stripe_cancellation_request(stripe_subscription_id=live, user_id=subscription.user_id)
+        if event_type != "customer.subscription.deleted":
+            return changed
+
     customer = obj.get("customer")
     if isinstance(customer, str) and not subscription.stripe_customer_id:
         put("stripe_customer_id", customer)
     if event_type == "checkout.session.completed":
-        if obj.get("subscription"):
+        # A cancelled row keeps the id it was cancelled with (what the revival check below
+        # compares with) until the new subscription's own event moves it.
+        if obj.get("subscription") and subscription.status != SubscriptionStatus.CANCELLED:
             put("stripe_subscription_id", obj["subscription"])
         return changed
 
@@ -206,22 +241,36 @@ def _apply_state(
         fields = _subscription_fields(obj)
         if event_type == "customer.subscription.deleted":
             fields["status"] = SubscriptionStatus.CANCELLED
-            fields["plan_id"] = PlanId.FREE
-            fields["cancelled_at"] = fields["cancelled_at"] or created
         if fields["status"] is None:
             return changed  # `incomplete`: nothing is decided yet
+        ending = fields["status"] == SubscriptionStatus.CANCELLED
+        if (
+            not ending
+            and subscription.status == SubscriptionStatus.CANCELLED
+            and obj.get("id") == subscription.stripe_subscription_id
+        ):
+            # Stripe never reactivates a cancelled subscription: this event is stale.
+            logger.info("Stripe %s would revive ended %s; ignored", event_type, obj.get("id"))
+            return changed
         put("stripe_subscription_id", obj.get("id"))
-        put("status", fields["status"])
         for field in ("current_period_start", "current_period_end"):
             if fields[field]:
                 put(field, fields[field])
-        if fields["status"] == SubscriptionStatus.CANCELLED:
-            put("cancelled_at", fields["cancelled_at"] or created)
-            fields["plan_id"] = PlanId.FREE
+        if ending:
+            changed.extend(
+                subscription_end(
+                    subscription,
+                    cancelled_at=fields["cancelled_at"] or created,
+                    ends_at=fields["ends_at"] or created,
+                )
+            )
         else:
-            put("cancelled_at", None)
-        if fields["plan_id"]:
-            changed.extend(set_plan_and_limits(subscription, fields["plan_id"]))
+            put("status", fields["status"])
+            scheduled = fields["cancel_scheduled"]
+            put("cancelled_at", fields["cancelled_at"] if scheduled else None)
+            put("ends_at", fields["ends_at"] if scheduled else None)
+            if fields["plan_id"]:
+                changed.extend(set_plan_and_limits(subscription, fields["plan_id"]))
     elif event_type == "invoice.paid":
         if subscription.status == SubscriptionStatus.PAST_DUE:
             put("status", SubscriptionStatus.ACTIVE)
@@ -234,4 +283,4 @@ def _apply_state(
     else:
         put("past_due_since", None)
     put("stripe_state_at", created)
-    return changed
+    return list(dict.fromkeys(changed))

@@ -1,6 +1,5 @@
 """`POST /stripe/webhook/`: Stripe's signed events, verified with STRIPE_WEBHOOK_SECRET."""
 
-import json
 import logging
 
 import stripe
@@ -9,8 +8,10 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from billing.stripe_events import stripe_event_apply
+from a1zap.errors import ServiceError
+from billing.stripe_events import HANDLED_EVENTS, stripe_event_apply
 from billing.stripe_gateway import BillingUnavailable
+from billing.stripe_payloads import stripe_event_parse
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +21,9 @@ SIGNATURE_TOLERANCE_SECONDS = 300
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> JsonResponse:
-    """Verify the signature (300 s tolerance), then apply the event; nothing is stored for a
-    bad signature. A 503 makes Stripe deliver the event again later."""
+    """Verify the signature (300 s tolerance) and the event's shape, then apply the event;
+    nothing is stored for a bad signature (400 `invalid_signature`) or a malformed event (400
+    `validation_error` / `malformed_request`). A 503 makes Stripe deliver it again later."""
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
         return JsonResponse(
@@ -29,22 +31,22 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
             status=503,
         )
     try:
-        stripe.Webhook.construct_event(
+        stripe.WebhookSignature.verify_header(
             request.body,
             request.headers.get("Stripe-Signature", ""),
             secret,
             tolerance=SIGNATURE_TOLERANCE_SECONDS,
         )
-        event = json.loads(request.body)
-    except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError):
+    except (stripe.SignatureVerificationError, UnicodeDecodeError):
         return JsonResponse(
             {"code": "invalid_signature", "detail": "The Stripe signature is missing or invalid."},
             status=400,
         )
-    if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
-        return JsonResponse(
-            {"code": "validation_error", "detail": "Not a Stripe event."}, status=400
-        )
+    try:
+        event = stripe_event_parse(request.body, handled_types=HANDLED_EVENTS)
+    except ServiceError as error:
+        logger.warning("Refused a signed but malformed Stripe event: %s", error.detail)
+        return JsonResponse(error.as_body(), status=error.status_code)
     try:
         outcome = stripe_event_apply(event=event)
     except BillingUnavailable as error:

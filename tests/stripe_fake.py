@@ -19,7 +19,7 @@ What it serves (all in test mode, one account `fake.account_id`):
 - `POST /v1/billing_portal/sessions`
 - `POST /v1/invoiceitems`, `GET /v1/invoiceitems/{id}`
 - subscriptions: `GET /v1/subscriptions`, `GET|POST|DELETE /v1/subscriptions/{id}`,
-  `GET /v1/subscription_items/{id}`
+  `GET /v1/subscription_items/{id}` (`DELETE` of one already cancelled answers 404, as Stripe's)
 - invoices: `GET /v1/invoices`, `GET /v1/invoices/{id}`, `GET /v1/invoices/{id}/lines`
 
 Anything else answers 404 with Stripe's "Unrecognized request URL" error (and is recorded, so
@@ -1549,7 +1549,9 @@ class StripeFake(LocalHttpServer):
         self, m: re.Match[str], req: RecordedRequest
     ) -> tuple[int, dict[str, Any]]:
         obj = self.objects["subscription"].get(m["id"])
-        if obj is None:
+        # Stripe answers "No such subscription" for one already cancelled, though a GET still
+        # returns it (stripe/stripe-go#1887); the same idempotency key replays the first answer.
+        if obj is None or obj["status"] in ("canceled", "incomplete_expired"):
             raise _missing("subscription", m["id"])
         now = int(time.time())
         obj.update(status="canceled", canceled_at=now, ended_at=now)

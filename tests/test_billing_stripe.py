@@ -219,6 +219,85 @@ def test_subscription_deleted_cancels_back_to_free_and_keeps_every_agent(
     assert (create.status_code, create.json()["code"]) == (403, "agent_limit_reached")
 
 
+def test_cancel_at_period_end_keeps_the_plan_and_shows_when_it_ends(
+    fake: StripeFake, api_client: APIClient, owner_headers: Any
+) -> None:
+    deliver(subscription_event(fake, "created", sub_id="sub_end", created=int(time.time()) - 60))
+    asked = 1_791_000_000
+    ending = fake.subscription(
+        "sub_end", lookup_key="a1zap_pro_month", metadata={"user_id": "user_1"},
+        period_start=1_790_000_000, period_end=1_792_592_000, cancel_at_period_end=True,
+        canceled_at=asked,
+    )  # fmt: skip
+    assert ending["cancel_at"] == 1_792_592_000
+
+    response = deliver(fake.event("customer.subscription.updated", ending))
+    body = api_client.get("/api/v1/subscription/", **owner_headers()).json()
+
+    assert response.json()["outcome"] == "applied"
+    row = UserSubscription.objects.get(user_id="user_1")
+    assert (row.plan_id, row.status, row.max_total_agents) == ("pro", "active", 10)
+    assert row.cancelled_at == dt.datetime.fromtimestamp(asked, dt.UTC)
+    assert row.ends_at == dt.datetime.fromtimestamp(1_792_592_000, dt.UTC)
+    assert (body["plan"]["id"], body["status"]) == ("pro", "active")
+    assert dt.datetime.fromisoformat(body["cancelled_at"]) == row.cancelled_at
+    assert dt.datetime.fromisoformat(body["ends_at"]) == row.ends_at
+
+
+def test_taking_back_a_cancellation_at_period_end_clears_when_it_ends(
+    fake: StripeFake, api_client: APIClient, owner_headers: Any
+) -> None:
+    now = int(time.time())
+    deliver(subscription_event(fake, "created", sub_id="sub_back", created=now - 60))
+    ending = fake.subscription("sub_back", metadata={"user_id": "user_1"},
+                               cancel_at_period_end=True, canceled_at=now - 30)  # fmt: skip
+    deliver(fake.event("customer.subscription.updated", ending, created=now - 30))
+    renewing = fake.subscription("sub_back", metadata={"user_id": "user_1"})
+
+    deliver(fake.event("customer.subscription.updated", renewing, created=now))
+    body = api_client.get("/api/v1/subscription/", **owner_headers()).json()
+
+    row = UserSubscription.objects.get(user_id="user_1")
+    assert (row.plan_id, row.status, row.cancelled_at, row.ends_at) == ("pro", "active", None, None)
+    assert (body["cancelled_at"], body["ends_at"]) == (None, None)
+
+
+def test_a_subscription_that_ended_says_when(fake: StripeFake) -> None:
+    deliver(subscription_event(fake, "created", sub_id="sub_gone", created=int(time.time()) - 60))
+    ended = fake.subscription("sub_gone", status="canceled", canceled_at=1_791_000_000,
+                              metadata={"user_id": "user_1"})  # fmt: skip
+
+    deliver(fake.event("customer.subscription.deleted", ended))
+
+    row = UserSubscription.objects.get(user_id="user_1")
+    assert (row.plan_id, row.status) == ("free", "cancelled")
+    assert row.cancelled_at == dt.datetime.fromtimestamp(1_791_000_000, dt.UTC)
+    assert row.ends_at == dt.datetime.fromtimestamp(ended["ended_at"], dt.UTC)
+
+
+def test_staff_see_when_a_subscription_was_cancelled_and_when_it_ends(fake: StripeFake) -> None:
+    from django.contrib.auth.models import User
+
+    deliver(subscription_event(fake, "created", sub_id="sub_adm", created=int(time.time()) - 60))
+    ending = fake.subscription("sub_adm", metadata={"user_id": "user_1"},
+                               cancel_at_period_end=True, canceled_at=1_791_000_000,
+                               period_end=1_792_592_000)  # fmt: skip
+    deliver(fake.event("customer.subscription.updated", ending))
+    row = UserSubscription.objects.get(user_id="user_1")
+    client = Client()
+    client.force_login(User.objects.create_superuser("ops", password="pw"))
+
+    listing = client.get("/admin/billing/usersubscription/")
+    page = client.get(f"/admin/billing/usersubscription/{row.pk}/change/")
+
+    assert listing.status_code == page.status_code == 200
+    for response in (listing, page):
+        html = response.content.decode()
+        assert "Ends at" in html
+        assert "Cancelled at" in html
+    assert "field-ends_at" in page.content.decode()
+
+
 def test_checkout_completed_links_the_customer_and_subscription(fake: StripeFake) -> None:
     subscription = fake.subscription(metadata={"user_id": "user_1"})
     session = fake.checkout_session(

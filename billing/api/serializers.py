@@ -47,7 +47,15 @@ class SubscriptionSerializer(serializers.Serializer[Any]):
     status = serializers.CharField()
     current_period_start = serializers.DateTimeField(allow_null=True)
     current_period_end = serializers.DateTimeField(allow_null=True)
-    cancelled_at = serializers.DateTimeField(allow_null=True)
+    cancelled_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the subscription was cancelled (asked for); null while it renews.",
+    )
+    ends_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When a cancelled subscription stops (or stopped) being paid for. One "
+        "cancelled at period end keeps its status and plan until then; null while it renews.",
+    )
     past_due_since = serializers.DateTimeField(allow_null=True)
     grace_ends_at = serializers.DateTimeField(
         allow_null=True, help_text="When a past_due subscription's apps start being refused."
