@@ -18,8 +18,8 @@ urlpatterns = [
     ),
     *router.urls,
     path("", include("usage.api.urls")),
-    path("", include("billing.api.urls")),
+    path("", include("invoicing.api.urls")),
     path("", include("conversations.api.urls")),
     path("", include("integrations.api.urls")),
-    path("", include("audit.api.urls")),
+    path("", include("agents.api.audit.urls")),
 ]

@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from a1zap import health
 from accounts import webhooks as accounts_webhooks
-from billing import webhooks as billing_webhooks
+from invoicing import webhooks as billing_webhooks
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -19,6 +19,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
-handler400 = "a1zap.errors.bad_request"
-handler404 = "a1zap.errors.page_not_found"
-handler500 = "a1zap.errors.server_error"
+handler400 = "core.errors.bad_request"
+handler404 = "core.errors.page_not_found"
+handler500 = "core.errors.server_error"

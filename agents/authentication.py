@@ -6,9 +6,9 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from a1zap.principals import AppPrincipal
 from agents.app_keys import app_key_hash, looks_like_app_key
 from agents.models import App, AppStatus
+from core.principals import AppPrincipal
 
 
 class AppKeyAuthentication(authentication.BaseAuthentication):

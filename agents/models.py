@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.db.models.functions import Length, Lower
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
-from a1zap.encryption import EncryptedTextField
+from core.encryption import EncryptedTextField
 
 
 class AgentStatus(models.TextChoices):
@@ -88,7 +88,7 @@ class A1Agent(models.Model):
     description = models.TextField(null=True, blank=True)
     avatar_url = models.TextField(null=True, blank=True)
 
-    # Contact details are Fernet ciphertext at rest (see a1zap.encryption); `email_hash` is
+    # Contact details are Fernet ciphertext at rest (see core.encryption); `email_hash` is
     # a keyed hash of the normalised email so staff can find an agent by exact email.
     email = EncryptedTextField(null=True, blank=True)
     phone_number = EncryptedTextField(null=True, blank=True)

@@ -5,9 +5,9 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Lower
 
-from a1zap.principals import owner_of
-from a1zap.staff_permissions import staff_may
 from agents.models import A1Agent, AgentStatus
+from core.principals import owner_of
+from core.staff_permissions import staff_may
 
 
 def with_handle(agents: QuerySet[A1Agent], handle: str) -> QuerySet[A1Agent]:

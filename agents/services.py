@@ -19,7 +19,6 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from a1zap.encryption import lookup_hash
 from agents.app_keys import app_key_generate
 from agents.errors import AgentLimitReached, FieldInvalid, InvalidStatusTransition
 from agents.handles import handle_problem
@@ -31,6 +30,7 @@ from audit.services import audit_changes, audit_record, audit_record_many
 from billing.models import UserSubscription
 from billing.selectors import AgentLimits, agent_limits_for
 from billing.services import subscription_lock_for_user
+from core.encryption import lookup_hash
 
 # Fields an owner may change with agent_update; status moves only through the lifecycle.
 UPDATABLE_FIELDS = frozenset(

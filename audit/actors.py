@@ -7,8 +7,8 @@ A service called without an actor (operator commands, the shell, tests) records 
 from dataclasses import dataclass
 from typing import Any
 
-from a1zap.principals import app_of, owner_of
 from audit.models import ActorKind
+from core.principals import app_of, owner_of
 
 
 @dataclass(frozen=True)

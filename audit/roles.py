@@ -1,6 +1,6 @@
 """The two staff roles, as Django groups: `support` and `admin`. Superusers are operators.
 
-What each operation takes is `a1zap.staff_permissions`, which the admin and the API both
+What each operation takes is `core.staff_permissions`, which the admin and the API both
 check; the roles are derived from it:
 
 - `support` views every model (except the ones holding credentials and the staff accounts
@@ -22,7 +22,7 @@ from typing import Any
 from django.contrib.auth.management import create_permissions
 from django.db.models import Q
 
-from a1zap.staff_permissions import all_staff_permissions, support_permissions
+from core.staff_permissions import all_staff_permissions, support_permissions
 
 SUPPORT = "support"
 ADMIN = "admin"

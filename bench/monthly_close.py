@@ -1,6 +1,6 @@
 """The monthly close through Django vs the same totals in one hand-written SQL aggregation.
 
-- `close_period_record` (billing.closing, the real close: INSERT_SQL, one ledger row per user;
+- `close_period_record` (invoicing.closing, the real close: INSERT_SQL, one ledger row per user;
   the month's rows are deleted, untimed, before each repetition so every one writes them all);
 - `period_charges` (what `--dry-run` reads: CLOSE_SQL through Django's cursor);
 - CLOSE_SQL through psycopg without Django (the same query: Django's own cost);
@@ -70,7 +70,7 @@ def measure(month: dt.date, repeat: int = 3) -> CloseTimings:
     from django.conf import settings
     from django.db import connection
 
-    from billing.closing import (
+    from invoicing.closing import (
         CLOSE_SQL,
         PERIOD_CLOSED,
         close_period_record,

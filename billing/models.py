@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Now
 
-from a1zap.schema import SeedIndex
+from core.schema import SeedIndex
 
 UNLIMITED = -1
 
@@ -124,7 +124,7 @@ class UserSubscription(models.Model):
     past_due_since = models.DateTimeField(null=True, blank=True)
     stripe_state_at = models.DateTimeField(null=True, blank=True)
     # When the Stack Auth user was deleted. The row stays, cancelled on the free plan, and no
-    # Stripe event can make it paid again (see billing.stripe_events).
+    # Stripe event can make it paid again (see invoicing.stripe_events).
     user_deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -200,7 +200,7 @@ class StripePendingCancellation(models.Model):
     """A Stripe subscription we must cancel at Stripe and have not yet seen Stripe cancel.
 
     Written in the same transaction as the decision to cancel, deleted once Stripe has it
-    (see billing.cancellations), so a cancellation is never lost to a Stripe outage.
+    (see invoicing.stripe_cancellations), so a cancellation is never lost to a Stripe outage.
     """
 
     stripe_subscription_id = models.TextField(primary_key=True)

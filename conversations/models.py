@@ -6,7 +6,7 @@ from django.contrib.postgres.functions import RandomUUID, TransactionNow
 from django.db import models
 from django.db.models import Q
 
-from a1zap.schema import SeedIndex
+from core.schema import SeedIndex
 
 
 class ConversationStatus(models.TextChoices):

@@ -5,9 +5,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from a1zap.principals import app_of, owner_of
-from a1zap.staff_permissions import staff_may
 from conversations.models import AgentConversation, Message
+from core.principals import app_of, owner_of
+from core.staff_permissions import staff_may
 
 
 def conversation_queryset_for(user: Any) -> QuerySet[AgentConversation]:

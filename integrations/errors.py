@@ -1,6 +1,6 @@
 """Refusals of the integrations domain, each with the code clients see."""
 
-from a1zap.errors import ServiceError
+from core.errors import ServiceError
 
 
 class IntegrationInvalid(ServiceError):

@@ -8,7 +8,7 @@ ciphertext. The stored document is always
 and a secret leaves the server only masked: `"••••"` plus its last four characters when it
 is at least 12 characters long, `"••••"` alone otherwise. A webhook `url` is a secret (an
 incoming-webhook URL is a bearer credential); it and an email `smtp_host` must pass the
-outbound guard (`a1zap.outbound`): no loopback, private, link-local or metadata targets.
+outbound guard (`core.outbound`): no loopback, private, link-local or metadata targets.
 """
 
 import re
@@ -21,10 +21,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, URLValidator
 
-from a1zap import outbound
-from a1zap.api_input import text_problem
-from a1zap.encryption import DecryptionError, decrypt, encrypt
-from a1zap.outbound import OutboundRefused, OutboundUnresolved
+from core import outbound
+from core.api_input import text_problem
+from core.encryption import DecryptionError, decrypt, encrypt
+from core.outbound import OutboundRefused, OutboundUnresolved
 from integrations.models import Provider
 
 MASK = "••••"

@@ -4,8 +4,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from a1zap.principals import owner_of
-from a1zap.staff_permissions import staff_may
+from core.principals import owner_of
+from core.staff_permissions import staff_may
 from integrations.models import AgentIntegration
 
 

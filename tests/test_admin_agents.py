@@ -15,12 +15,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from a1zap.admin import EstimatedCountPaginator
 from accounts.models import StackUser
 from agents.models import A1Agent, AgentStatus, App
 from agents.services import agent_create
 from audit.models import AuditEntry
 from billing.models import UserSubscription
+from console.admin_base import EstimatedCountPaginator
 from integrations.services import integration_create
 from tests.factories import AgentFactory, ConversationFactory, SubscriptionFactory, UsageFactory
 

@@ -11,13 +11,13 @@ from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 from django.utils import timezone
 
-from a1zap.staff_permissions import STAFF_PERMISSIONS, SUPPORT_OPERATIONS
 from accounts.models import StackUser
 from agents.models import A1Agent
 from agents.services import agent_create
 from audit.models import AuditEntry
 from audit.roles import staff_groups_sync
 from billing.models import BillingEvent, SubscriptionPlan, UserSubscription
+from core.staff_permissions import STAFF_PERMISSIONS, SUPPORT_OPERATIONS
 from integrations.services import integration_create
 from tests.factories import AgentFactory, ConversationFactory, MessageFactory
 from usage.models import UserMonthlyUsage

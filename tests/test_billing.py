@@ -14,9 +14,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from agents.services import agent_create
-from billing.closing import close_period_record
 from billing.models import BillingEvent, UserSubscription
 from billing.services import subscription_change_plan
+from invoicing.closing import close_period_record
 from tests.factories import AgentFactory, UsageFactory
 from usage.models import UserMonthlyUsage
 

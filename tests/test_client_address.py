@@ -15,8 +15,8 @@ from django.contrib.auth.models import User
 from django.test import Client, RequestFactory
 from rest_framework.request import Request
 
-from a1zap.client_address import client_ip_address
-from a1zap.throttling import PlanRateThrottle
+from billing.throttling import PlanRateThrottle
+from core.client_address import client_ip_address
 
 pytestmark = pytest.mark.django_db
 
@@ -176,7 +176,7 @@ def test_one_setting_tells_drf_and_axes_how_many_proxies_to_trust() -> None:
         " settings.AXES_CLIENT_IP_CALLABLE",
     )
 
-    assert result.stdout.split() == ["2", "2", "a1zap.client_address.client_ip_address"]
+    assert result.stdout.split() == ["2", "2", "core.client_address.client_ip_address"]
 
 
 def test_a_negative_number_of_proxies_is_refused_at_start() -> None:

@@ -15,7 +15,7 @@ from agents.handles import handle_problem
 from agents.models import A1Agent, App
 from billing.models import SubscriptionPlan, UserSubscription
 from conversations.models import AgentConversation, Message
-from usage.demo_data import DemoOptions, demo_email_domain
+from demo.data import DemoOptions, demo_email_domain
 from usage.models import AgentUsage, UserMonthlyUsage
 
 pytestmark = pytest.mark.django_db

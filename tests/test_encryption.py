@@ -13,10 +13,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from a1zap.encryption import DecryptionError, decrypt, encrypt, lookup_hash, reencrypt
 from a1zap.settings import base as base_settings
 from a1zap.settings import test as test_settings
 from agents.models import A1Agent
+from core.encryption import DecryptionError, decrypt, encrypt, lookup_hash, reencrypt
 from tests.factories import AgentFactory
 
 

@@ -13,10 +13,10 @@ import pytest
 from django.test import Client
 from rest_framework import serializers
 
-from a1zap.api_input import BoundedJSONField, json_problem, text_problem
 from agents.models import A1Agent
 from agents.services import agent_create
 from conversations.models import AgentConversation, Message
+from core.api_input import BoundedJSONField, json_problem, text_problem
 from integrations.models import AgentIntegration
 from integrations.providers import ConfigInvalid, config_build
 from tests.factories import ConversationFactory, IntegrationFactory

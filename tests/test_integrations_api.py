@@ -9,9 +9,9 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from rest_framework.test import APIClient
 
-from a1zap.encryption import decrypt
 from agents.models import A1Agent
 from agents.services import agent_create
+from core.encryption import decrypt
 from integrations.models import AgentIntegration
 from tests.factories import AgentFactory, IntegrationFactory, staff_user
 

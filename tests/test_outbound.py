@@ -15,11 +15,11 @@ from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
-from a1zap import outbound
-from a1zap.encryption import decrypt, encrypt
 from agents.models import A1Agent
 from agents.services import agent_create
 from audit.models import AuditEntry
+from core import outbound
+from core.encryption import decrypt, encrypt
 from integrations.models import AgentIntegration
 from integrations.services import integration_create
 from tests.factories import IntegrationFactory

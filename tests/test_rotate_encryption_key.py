@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from a1zap.encryption import decrypt
 from agents.models import A1Agent
+from core.encryption import decrypt
 from integrations.models import AgentIntegration
 from integrations.providers import config_masked
 from integrations.services import integration_create

@@ -330,7 +330,7 @@ def test_djstripe_checkout_session_completed(fake: StripeFake) -> None:
     assert Subscription.objects.get(id=sub["id"]).stripe_data["status"] == "active"
     assert Account.objects.get(id=fake.account_id)
     assert stored.djstripe_owner_account_id == fake.account_id
-    assert not APIKey.objects.exists()  # billing.djstripe_accounts: no key is ever stored
+    assert not APIKey.objects.exists()  # invoicing.djstripe_accounts: no key is ever stored
     assert set(fake.routes_called) == {
         "GET /v1/account",
         f"GET /v1/customers/{customer['id']}",

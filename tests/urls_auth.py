@@ -6,9 +6,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from a1zap.principals import owner_of
-from a1zap.stack_auth import StackAuthAuthentication
 from a1zap.urls import urlpatterns as project_urlpatterns
+from accounts.authentication import StackAuthAuthentication
+from core.principals import owner_of
 
 
 class WhoAmI(APIView):

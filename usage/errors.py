@@ -2,7 +2,7 @@
 
 from rest_framework import status
 
-from a1zap.errors import ServiceError
+from core.errors import ServiceError
 
 
 class QuotaExceeded(ServiceError):

@@ -11,7 +11,7 @@ from typing import Any
 
 from rest_framework.exceptions import ValidationError
 
-from a1zap.api_input import text_problem
+from core.api_input import text_problem
 from usage.services import UsageEvent
 
 MAX_EVENTS_PER_BATCH = 1000

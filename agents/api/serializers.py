@@ -2,9 +2,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-from a1zap.api_input import BoundedJSONField, StrictFieldsMixin
 from agents.handles import handle_problem
 from agents.models import HANDLE_MAX_LENGTH, A1Agent, AgentType, App
+from core.api_input import BoundedJSONField, StrictFieldsMixin
 
 PHONE_REGEX = r"^\+?[0-9][0-9 ().-]{5,24}$"
 

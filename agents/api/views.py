@@ -9,8 +9,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from a1zap.permissions import IsOwner, IsOwnerOrStaff
-from a1zap.principals import owner_of
 from agents import selectors, services
 from agents.api.serializers import (
     AgentCreatedSerializer,
@@ -22,6 +20,8 @@ from agents.api.serializers import (
 from agents.handles import RESERVED_HANDLES, handle_problem
 from agents.models import A1Agent, AgentStatus, AgentType
 from audit.actors import actor_for
+from core.permissions import IsOwner, IsOwnerOrStaff
+from core.principals import owner_of
 
 UUID_PATH_REGEX = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
@@ -57,7 +57,7 @@ class AgentViewSet(
     viewsets.GenericViewSet[A1Agent],
 ):
     """Owners' agents. Another owner's agent is 404 on every route; staff see all and may do
-    what their role's permissions allow (`a1zap.staff_permissions`, resource `agent`)."""
+    what their role's permissions allow (`core.staff_permissions`, resource `agent`)."""
 
     serializer_class = AgentSerializer
     permission_classes = [IsOwnerOrStaff]

@@ -1,4 +1,4 @@
-"""Bring the staff roles in line with a1zap.staff_permissions: `support` holds exactly its
+"""Bring the staff roles in line with core.staff_permissions: `support` holds exactly its
 share (view, pause, resume), so no write permission stays with it (see audit.roles)."""
 
 from django.db import migrations

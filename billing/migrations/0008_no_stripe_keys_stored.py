@@ -1,7 +1,7 @@
 from django.db import migrations
 
 # dj-stripe saved STRIPE_SECRET_KEY in plain text in djstripe_apikey.secret on every webhook
-# (see billing/djstripe_accounts.py). Forget every stored secret or restricted key, and make
+# (see invoicing/djstripe_accounts.py). Forget every stored secret or restricted key, and make
 # the table refuse them from now on: only publishable keys (public by design) may be kept.
 # Rotate a key that was stored: backups taken before this still hold it.
 FORGET_AND_REFUSE_SECRET_KEYS = """

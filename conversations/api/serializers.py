@@ -2,8 +2,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from a1zap.api_input import BoundedJSONField, StrictFieldsMixin
 from conversations.models import AgentConversation, Channel, Message, MessageRole
+from core.api_input import BoundedJSONField, StrictFieldsMixin
 
 # The identifiers sit in B-tree indexes, whose entries must stay well under 2,704 bytes.
 EXTERNAL_USER_ID_MAX_LENGTH = 255

@@ -32,8 +32,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from a1zap.permissions import IsApp, IsOwnerAppOrStaff
-from a1zap.principals import app_of
 from agents.api.views import UUID_PATH_REGEX
 from agents.selectors import agent_queryset_for
 from conversations import selectors, services
@@ -46,6 +44,8 @@ from conversations.api.serializers import (
     MessageSerializer,
 )
 from conversations.models import AgentConversation, Channel, ConversationStatus, Message
+from core.permissions import IsApp, IsOwnerAppOrStaff
+from core.principals import app_of
 
 EXPORT_CHUNK_ROWS = 2000
 EXPORT_BUFFER_BYTES = 64 * 1024

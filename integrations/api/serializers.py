@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from a1zap.api_input import BoundedJSONField, StrictFieldsMixin
+from core.api_input import BoundedJSONField, StrictFieldsMixin
 from integrations.models import AgentIntegration, IntegrationStatus, Provider
 from integrations.providers import config_masked
 

@@ -11,10 +11,10 @@ from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from a1zap.permissions import IsOwnerOrStaff
 from agents.api.views import UUID_PATH_REGEX
 from agents.selectors import agent_queryset_for
 from audit.actors import actor_for
+from core.permissions import IsOwnerOrStaff
 from integrations import selectors, services
 from integrations.api.serializers import (
     IntegrationCreateSerializer,

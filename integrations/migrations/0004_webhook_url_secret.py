@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db import migrations
 
-from a1zap.encryption import decrypt, encrypt
+from core.encryption import decrypt, encrypt
 
 BATCH = 500
 

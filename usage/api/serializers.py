@@ -4,7 +4,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from a1zap.api_input import StrictFieldsMixin
+from core.api_input import StrictFieldsMixin
 from usage.event_input import (
     MAX_COUNTER,
     MAX_EVENTS_PER_BATCH,

@@ -6,9 +6,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from a1zap.permissions import IsApp, IsOwner, IsOwnerOrStaff
-from a1zap.principals import app_of, owner_of
 from agents.selectors import agent_queryset_for
+from core.permissions import IsApp, IsOwner, IsOwnerOrStaff
+from core.principals import app_of, owner_of
 from usage import selectors, services
 from usage.api.serializers import (
     AgentUsageResponseSerializer,

@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from a1zap.schema import CascadeOnDelete
+from core.schema import CascadeOnDelete
 
 
 class Migration(migrations.Migration):

@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from tqdm import tqdm
 
-from a1zap.encryption import DecryptionError, is_ciphertext, reencrypt
+from core.encryption import DecryptionError, is_ciphertext, reencrypt
 
 AGENT_COLUMNS = ("email", "phone_number", "whatsapp_number")
 # Keyset batches by id; the first batch has no last id.

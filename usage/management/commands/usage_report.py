@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from usage.management.month_argument import parse_month
+from core.months import parse_month
 from usage.selectors import REPORT_COLUMNS, usage_report_rows
 
 
