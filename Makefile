@@ -47,6 +47,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 
 # Benchmarks on their own database (BENCH_DATABASE_URL, default a1zap_bench): one table of
 # figures, each beside its floor. wrk (a C load generator) is installed when missing;
