@@ -6,6 +6,7 @@ the import that closes it in the message.
 """
 
 import ast
+import itertools
 from collections import defaultdict
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def find_cycle(edges: dict[str, dict[str, str]]) -> list[str] | None:
         stack.append(node)
         for target in sorted(edges.get(node, {})):
             if state.get(target) == "open":
-                return stack[stack.index(target) :] + [target]
+                return [*stack[stack.index(target) :], target]
             if target not in state and (found := visit(target)):
                 return found
         stack.pop()
@@ -77,5 +78,5 @@ def test_no_cycle_between_apps():
     edges = app_imports()
     cycle = find_cycle(edges)
     assert cycle is None, "apps import each other in a cycle:\n" + "\n".join(
-        edges[a][b] for a, b in zip(cycle, cycle[1:], strict=False)
+        edges[a][b] for a, b in itertools.pairwise(cycle)
     )
