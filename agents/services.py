@@ -26,7 +26,7 @@ from agents.models import A1Agent, AgentStatus, App
 from agents.selectors import agent_counts_for_owner
 from audit.actors import SYSTEM, Actor
 from audit.models import TargetType
-from audit.services import audit_changes, audit_record, audit_record_many
+from audit.services import audit_changes, audit_diff, audit_record_many
 from billing.models import UserSubscription
 from billing.selectors import AgentLimits, agent_limits_for
 from billing.services import subscription_lock_for_user
@@ -59,17 +59,17 @@ def _record(
     before: dict[str, Any],
     after: dict[str, Any],
 ) -> None:
-    changes = audit_changes(before, after, redacted=REDACTED_FIELDS)
-    if changes:
-        audit_record(
-            actor=actor,
-            action=action,
-            target_type=TargetType.AGENT,
-            target_id=agent.pk,
-            agent_id=agent.pk,
-            owner_id=agent.owner_id,
-            changes=changes,
-        )
+    audit_diff(
+        actor=actor,
+        action=action,
+        target_type=TargetType.AGENT,
+        target_id=agent.pk,
+        before=before,
+        after=after,
+        redacted=REDACTED_FIELDS,
+        agent_id=agent.pk,
+        owner_id=agent.owner_id,
+    )
 
 
 def _ensure_room_for(
@@ -256,15 +256,16 @@ def agent_rotate_key(*, agent: A1Agent, actor: Actor = SYSTEM) -> tuple[A1Agent,
         updated_at=timezone.now(),
     )
     agent.app.refresh_from_db()
-    audit_record(
+    audit_diff(
         actor=actor,
         action="app_key.rotated",
         target_type=TargetType.APP_KEY,
         target_id=agent.app_id,
+        # The prefix tells keys apart; the hash and the key itself are never recorded.
+        before={"key_prefix": previous_prefix},
+        after={"key_prefix": key.prefix},
         agent_id=agent.pk,
         owner_id=agent.owner_id,
-        # The prefix tells keys apart; the hash and the key itself are never recorded.
-        changes=audit_changes({"key_prefix": previous_prefix}, {"key_prefix": key.prefix}),
     )
     return agent, key.plaintext
 

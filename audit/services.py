@@ -102,6 +102,36 @@ def audit_record(
     return entry
 
 
+def audit_diff(
+    *,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: Any,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    redacted: Collection[str] = (),
+    agent_id: uuid.UUID | str | None = None,
+    owner_id: str | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> AuditEntry | None:
+    """Record what changed from `before` to `after` (see `audit_changes`), in the caller's
+    transaction; record nothing, and return None, when nothing did."""
+    changes = audit_changes(before, after, redacted=redacted)
+    if not changes:
+        return None
+    return audit_record(
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        agent_id=agent_id,
+        owner_id=owner_id,
+        changes=changes,
+        context=context,
+    )
+
+
 def audit_record_many(entries: Iterable[Mapping[str, Any]]) -> int:
     """Record several changes in one INSERT (e.g. every agent of a deleted user)."""
     _require_transaction()

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from audit.actors import SYSTEM, Actor, actor_coerce
 from audit.models import TargetType
-from audit.services import audit_changes, audit_record
+from audit.services import audit_diff
 from billing.models import (
     BillingEvent,
     PlanId,
@@ -52,17 +52,16 @@ def subscription_audit(
     context: dict[str, Any] | None = None,
 ) -> None:
     """Record what changed in the subscription since `before` (nothing if nothing did)."""
-    changes = audit_changes(before, subscription_snapshot(subscription))
-    if changes:
-        audit_record(
-            actor=actor,
-            action=action,
-            target_type=TargetType.SUBSCRIPTION,
-            target_id=subscription.pk,
-            owner_id=subscription.user_id,
-            changes=changes,
-            context=context,
-        )
+    audit_diff(
+        actor=actor,
+        action=action,
+        target_type=TargetType.SUBSCRIPTION,
+        target_id=subscription.pk,
+        before=before,
+        after=subscription_snapshot(subscription),
+        owner_id=subscription.user_id,
+        context=context,
+    )
 
 
 def subscription_lock_for_user(*, user_id: str, actor: Actor = SYSTEM) -> UserSubscription:
@@ -272,16 +271,12 @@ def plan_save(*, plan: SubscriptionPlan, actor: Actor) -> SubscriptionPlan:
     """
     stored = SubscriptionPlan.objects.select_for_update().filter(pk=plan.pk).first()
     plan.save()
-    changes = audit_changes(_plan_snapshot(stored), _plan_snapshot(plan))
-    if changes:
-        audit_record(
-            actor=actor,
-            action="plan.created" if stored is None else "plan.updated",
-            target_type=TargetType.PLAN,
-            target_id=plan.pk,
-            changes=changes,
-        )
+    audit_diff(
+        actor=actor,
+        action="plan.created" if stored is None else "plan.updated",
+        target_type=TargetType.PLAN,
+        target_id=plan.pk,
+        before=_plan_snapshot(stored),
+        after=_plan_snapshot(plan),
+    )
     return plan
-
-
-# --- Stripe: customer, checkout, portal ----------------------------------------------------

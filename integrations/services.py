@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from audit.actors import SYSTEM, Actor
 from audit.models import TargetType
-from audit.services import audit_changes, audit_record
+from audit.services import audit_diff
 from integrations.errors import IntegrationInvalid
 from integrations.models import AgentIntegration, IntegrationStatus
 from integrations.providers import ConfigInvalid, config_build
@@ -79,17 +79,17 @@ def _record(
 ) -> None:
     (old, old_secrets), (new, new_secrets) = before, after
     redacted = old_secrets | new_secrets | {f"config.{name}" for name in CONTACT_SETTINGS}
-    changes = audit_changes(old, new, redacted=redacted)
-    if changes:
-        audit_record(
-            actor=actor,
-            action=action,
-            target_type=TargetType.INTEGRATION,
-            target_id=integration.pk,
-            agent_id=integration.agent_id,
-            owner_id=owner_id,
-            changes=changes,
-        )
+    audit_diff(
+        actor=actor,
+        action=action,
+        target_type=TargetType.INTEGRATION,
+        target_id=integration.pk,
+        before=old,
+        after=new,
+        redacted=redacted,
+        agent_id=integration.agent_id,
+        owner_id=owner_id,
+    )
 
 
 def _owner_of_agent(agent_id: uuid.UUID) -> str | None:
