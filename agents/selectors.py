@@ -48,6 +48,12 @@ def handle_is_taken(handle: str, *, excluding_agent_id: Any = None) -> bool:
     return agents.exists()
 
 
+def agent_owner_id(agent_id: Any) -> str | None:
+    """The agent's owner, or None if there is no such agent."""
+    owner_id = A1Agent.objects.filter(pk=agent_id).values_list("owner_id", flat=True).first()
+    return str(owner_id) if owner_id is not None else None
+
+
 def agent_counts_for_owner(owner_id: str, *, excluding_agent_id: Any = None) -> dict[str, int]:
     """Non-archived agents of an owner per type, plus `total`, in one query."""
     agents = A1Agent.objects.filter(owner_id=owner_id).exclude(status=AgentStatus.ARCHIVED)

@@ -22,6 +22,7 @@ from django.utils import timezone
 from agents.app_keys import app_key_generate
 from agents.errors import AgentLimitReached, FieldInvalid, InvalidStatusTransition
 from agents.handles import handle_problem
+from agents.locks import agent_lock
 from agents.models import A1Agent, AgentStatus, App
 from agents.selectors import agent_counts_for_owner
 from audit.actors import SYSTEM, Actor
@@ -164,7 +165,7 @@ def agent_create(
 
 
 def _locked(agent: A1Agent) -> A1Agent:
-    return A1Agent.objects.select_for_update().select_related("app").get(pk=agent.pk)
+    return agent_lock(agent.pk)
 
 
 def _locked_with_subscription(agent: A1Agent, *, actor: Actor) -> tuple[UserSubscription, A1Agent]:

@@ -26,6 +26,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from agents.errors import AgentNotActive
+from agents.locks import agent_hold_status
 from agents.models import AgentStatus
 from conversations.errors import ConversationArchived, ConversationGone
 from conversations.models import AgentConversation, ConversationStatus, Message
@@ -38,14 +39,13 @@ UPDATABLE_FIELDS = frozenset({"metadata", "external_user_id"})
 
 def _hold_active_agent(agent_id: uuid.UUID) -> None:
     """Share-lock the agent until commit (a pause waits for us) and refuse it unless active."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT status FROM a1_agents WHERE id = %s FOR SHARE", [agent_id])
-        row = cursor.fetchone()
-    if row is None:
+    agent = agent_hold_status(agent_id)
+    if agent is None:
         raise AgentGone()
-    if row[0] != AgentStatus.ACTIVE:
+    if agent.status != AgentStatus.ACTIVE:
         raise AgentNotActive(
-            f"This agent is {row[0] or 'not active'}; it opens no conversations.", status=row[0]
+            f"This agent is {agent.status or 'not active'}; it opens no conversations.",
+            status=agent.status,
         )
 
 

@@ -12,9 +12,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from agents.locks import agent_hold_existence
+from agents.selectors import agent_owner_id
 from audit.actors import SYSTEM, Actor
 from audit.models import TargetType
 from audit.services import audit_diff
@@ -41,12 +43,10 @@ def _hold_agent(agent_id: uuid.UUID) -> str:
 
     Return the agent's owner id.
     """
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT owner_id FROM a1_agents WHERE id = %s FOR KEY SHARE", [agent_id])
-        row = cursor.fetchone()
-        if row is None:
-            raise AgentGone()
-        return str(row[0])
+    agent = agent_hold_existence(agent_id)
+    if agent is None:
+        raise AgentGone()
+    return agent.owner_id
 
 
 def _audited_state(integration: AgentIntegration | None) -> tuple[dict[str, Any], set[str]]:
@@ -90,13 +90,6 @@ def _record(
         agent_id=integration.agent_id,
         owner_id=owner_id,
     )
-
-
-def _owner_of_agent(agent_id: uuid.UUID) -> str | None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT owner_id FROM a1_agents WHERE id = %s", [agent_id])
-        row = cursor.fetchone()
-    return str(row[0]) if row else None
 
 
 @transaction.atomic
@@ -164,7 +157,7 @@ def integration_update(
         integration,
         actor=actor,
         action="integration.updated",
-        owner_id=_owner_of_agent(integration.agent_id),
+        owner_id=agent_owner_id(integration.agent_id),
         before=before,
         after=_audited_state(integration),
     )
@@ -183,7 +176,7 @@ def integration_delete(*, integration_id: uuid.UUID, actor: Actor = SYSTEM) -> N
         integration,
         actor=actor,
         action="integration.deleted",
-        owner_id=_owner_of_agent(integration.agent_id),
+        owner_id=agent_owner_id(integration.agent_id),
         before=before,
         after=({}, set()),
     )
