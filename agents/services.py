@@ -31,7 +31,7 @@ from audit.services import audit_changes, audit_diff, audit_record_many
 from billing.models import UserSubscription
 from billing.selectors import AgentLimits, agent_limits_for
 from billing.services import subscription_lock_for_user
-from core.encryption import lookup_hash
+from core.encryption import KeyRotation, lookup_hash
 
 # Fields an owner may change with agent_update; status moves only through the lifecycle.
 UPDATABLE_FIELDS = frozenset(
@@ -269,6 +269,51 @@ def agent_rotate_key(*, agent: A1Agent, actor: Actor = SYSTEM) -> tuple[A1Agent,
         owner_id=agent.owner_id,
     )
     return agent, key.plaintext
+
+
+# Keyset batches by id, the stored ciphertext as it is (the model's fields decrypt on read).
+CONTACTS_BATCH = """
+SELECT id, email, phone_number, whatsapp_number FROM a1_agents
+WHERE %(last)s::uuid IS NULL OR id > %(last)s::uuid
+ORDER BY id LIMIT %(limit)s
+"""
+CONTACT_COLUMNS = ("email", "phone_number", "whatsapp_number")
+
+
+@transaction.atomic
+def agent_contacts_reencrypt(
+    *, after_id: uuid.UUID | None, limit: int, rotation: KeyRotation, dry_run: bool = False
+) -> list[uuid.UUID]:
+    """Move one batch of agents' contact fields (ids after `after_id`) to the newest key, in
+    its own transaction; return the ids of the batch, in order.
+
+    The batch stays locked until its new values commit, FOR NO KEY UPDATE like the UPDATE
+    itself: rows of other tables may still reference the agents meanwhile.
+    """
+    lock = "" if dry_run else " FOR NO KEY UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(CONTACTS_BATCH + lock, {"last": after_id, "limit": limit})
+        rows = cursor.fetchall()
+        changes = []
+        for agent_id, *values in rows:
+            new_values = [
+                rotation.rotated(value, f"a1_agents.{column} of {agent_id}")
+                for column, value in zip(CONTACT_COLUMNS, values, strict=True)
+            ]
+            if any(value is not None for value in new_values):
+                changes.append((*new_values, agent_id))
+        if changes and not dry_run:
+            # COALESCE keeps the columns that needed no change.
+            cursor.executemany(
+                """
+                UPDATE a1_agents SET email = COALESCE(%s, email),
+                    phone_number = COALESCE(%s, phone_number),
+                    whatsapp_number = COALESCE(%s, whatsapp_number)
+                WHERE id = %s
+                """,
+                changes,
+            )
+    return [row[0] for row in rows]
 
 
 # What the trail keeps of a deleted agent (no personal data).

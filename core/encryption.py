@@ -8,6 +8,7 @@ through `lookup_hash`, an HMAC-SHA256 keyed separately from the encryption keys.
 
 import hashlib
 import hmac
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -72,6 +73,48 @@ def lookup_hash(value: str | None) -> str | None:
     key = hashlib.sha256(b"a1zap-lookup-hash:" + settings.SECRET_KEY.encode()).digest()
     normalised = value.strip().casefold().encode()
     return hmac.new(key, normalised, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Tally:
+    rotated: int = 0
+    current: int = 0
+    unreadable: list[str] = field(default_factory=list)
+
+
+class KeyRotation:
+    """Decide, value by value, whether it needs the newest key, and count what happened."""
+
+    def __init__(self, tally: Tally) -> None:
+        keys = settings.FIELD_ENCRYPTION_KEYS
+        if not keys:
+            raise ImproperlyConfigured(
+                "FIELD_ENCRYPTION_KEYS is empty: nothing can be re-encrypted."
+            )
+        self.newest = Fernet(keys[0].strip().encode())
+        self.tally = tally
+
+    def rotated(self, value: Any, where: str) -> str | None:
+        """Return the value under the newest key, or None when it needs no change."""
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or not is_ciphertext(value):
+            self.tally.unreadable.append(where)
+            return None
+        try:
+            self.newest.decrypt(value.encode())
+        except InvalidToken:
+            pass
+        else:
+            self.tally.current += 1
+            return None
+        try:
+            new_value = reencrypt(value)
+        except DecryptionError:
+            self.tally.unreadable.append(where)
+            return None
+        self.tally.rotated += 1
+        return new_value
 
 
 class EncryptedTextField(models.TextField):

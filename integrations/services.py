@@ -8,11 +8,12 @@ Every change is recorded in the audit trail, in the same transaction: which sett
 changed, with public values shown and secrets (and contact addresses) redacted.
 """
 
+import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from agents.locks import agent_hold_existence
@@ -20,6 +21,7 @@ from agents.selectors import agent_owner_id
 from audit.actors import SYSTEM, Actor
 from audit.models import TargetType
 from audit.services import audit_diff
+from core.encryption import KeyRotation
 from integrations.errors import IntegrationInvalid
 from integrations.models import AgentIntegration, IntegrationStatus
 from integrations.providers import ConfigInvalid, config_build
@@ -180,3 +182,44 @@ def integration_delete(*, integration_id: uuid.UUID, actor: Actor = SYSTEM) -> N
         before=before,
         after=({}, set()),
     )
+
+
+SECRETS_BATCH = """
+SELECT id, config FROM agent_integrations
+WHERE %(last)s::uuid IS NULL OR id > %(last)s::uuid
+ORDER BY id LIMIT %(limit)s
+"""
+
+
+@transaction.atomic
+def integration_secrets_reencrypt(
+    *, after_id: uuid.UUID | None, limit: int, rotation: KeyRotation, dry_run: bool = False
+) -> list[uuid.UUID]:
+    """Move one batch of integrations' secrets (ids after `after_id`) to the newest key, in
+    its own transaction; return the ids of the batch, in order. Locked like
+    `agents.services.agent_contacts_reencrypt`."""
+    lock = "" if dry_run else " FOR NO KEY UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(SECRETS_BATCH + lock, {"last": after_id, "limit": limit})
+        rows = cursor.fetchall()
+        changes = []
+        for integration_id, raw_config in rows:
+            config = json.loads(raw_config) if isinstance(raw_config, str) else raw_config
+            secrets = config.get("secrets") if isinstance(config, dict) else None
+            if not isinstance(secrets, dict):
+                continue
+            changed = False
+            for name, ciphertext in secrets.items():
+                new_value = rotation.rotated(
+                    ciphertext, f"agent_integrations.config.secrets.{name} of {integration_id}"
+                )
+                if new_value is not None:
+                    secrets[name] = new_value
+                    changed = True
+            if changed:
+                changes.append((json.dumps(config), integration_id))
+        if changes and not dry_run:
+            cursor.executemany(
+                "UPDATE agent_integrations SET config = %s::jsonb WHERE id = %s", changes
+            )
+    return [row[0] for row in rows]
