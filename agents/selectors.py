@@ -6,7 +6,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Lower
 
 from agents.models import A1Agent, AgentStatus
-from core.principals import owner_of
+from core.principals import app_of, owner_of
 from core.staff_permissions import staff_may
 
 
@@ -27,6 +27,18 @@ def agent_queryset_for(user: Any) -> QuerySet[A1Agent]:
     if owner is None:
         return agents.none()
     return agents.filter(owner_id=owner.id)
+
+
+def agent_is_visible_to(user: Any, agent_id: Any) -> bool:
+    """Whether the caller may see the agent: an app its own agent, an owner theirs, staff all.
+
+    Every route that names an agent answers 404 when this is false: another owner's agent is
+    as unknown as one that does not exist.
+    """
+    app = app_of(user)
+    if app is not None:
+        return bool(agent_id == app.agent_id)
+    return agent_queryset_for(user).filter(pk=agent_id).exists()
 
 
 def agent_public_by_handle(handle: str) -> A1Agent | None:

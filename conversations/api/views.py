@@ -33,7 +33,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.api.views import UUID_PATH_REGEX
-from agents.selectors import agent_queryset_for
+from agents.api.visibility import visible_agent_id
 from conversations import selectors, services
 from conversations.api.serializers import (
     ConversationCreateSerializer,
@@ -102,17 +102,7 @@ def _agent_id_param(request: Request) -> uuid.UUID:
         if app is None:
             raise exceptions.ValidationError({"agent": ["This query parameter is required."]})
         return app.agent_id
-    try:
-        agent_id = uuid.UUID(raw)
-    except ValueError:
-        raise exceptions.ValidationError({"agent": ["Must be a valid UUID."]}) from None
-    if app is not None:
-        visible = agent_id == app.agent_id
-    else:
-        visible = agent_queryset_for(request.user).filter(pk=agent_id).exists()
-    if not visible:
-        raise exceptions.NotFound("No such agent.")
-    return agent_id
+    return visible_agent_id(request.user, raw, field="agent")
 
 
 AGENT_PARAMETER = OpenApiParameter(
@@ -181,9 +171,7 @@ class ConversationViewSet(
         serializer = ConversationCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
-        agent_id = fields.pop("agent", app.agent_id)
-        if agent_id != app.agent_id:
-            raise exceptions.NotFound("No such agent.")
+        agent_id = visible_agent_id(request.user, fields.pop("agent", app.agent_id))
         conversation, created = services.conversation_open(agent_id=agent_id, **fields)
         return Response(
             ConversationSerializer(conversation).data,

@@ -1,7 +1,6 @@
 """The integrations API: owners connect providers to their agents; staff read them and,
 as their role allows, disable or remove them."""
 
-import uuid
 from typing import Any
 
 from django.db.models import QuerySet
@@ -12,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from agents.api.views import UUID_PATH_REGEX
-from agents.selectors import agent_queryset_for
+from agents.api.visibility import visible_agent_id
 from audit.actors import actor_for
 from core.permissions import IsOwnerOrStaff
 from integrations import selectors, services
@@ -22,17 +21,6 @@ from integrations.api.serializers import (
     IntegrationUpdateSerializer,
 )
 from integrations.models import AgentIntegration
-
-
-def _visible_agent_id(user: Any, raw: object, *, field: str) -> uuid.UUID:
-    """The agent named by `raw`, which must be one the caller may see (else 404)."""
-    try:
-        agent_id = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
-    except ValueError:
-        raise exceptions.ValidationError({field: ["Must be a valid UUID."]}) from None
-    if not agent_queryset_for(user).filter(pk=agent_id).exists():
-        raise exceptions.NotFound("No such agent.")
-    return agent_id
 
 
 @extend_schema_view(
@@ -79,7 +67,7 @@ class IntegrationViewSet(
             if raw is None:
                 raise exceptions.ValidationError({"agent": ["This query parameter is required."]})
             integrations = integrations.filter(
-                agent_id=_visible_agent_id(self.request.user, raw, field="agent")
+                agent_id=visible_agent_id(self.request.user, raw, field="agent")
             )
         return integrations
 
@@ -88,7 +76,7 @@ class IntegrationViewSet(
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
         integration = services.integration_create(
-            agent_id=_visible_agent_id(request.user, fields["agent"], field="agent"),
+            agent_id=visible_agent_id(request.user, fields["agent"], field="agent"),
             provider=fields["provider"],
             config=fields["config"],
             actor=actor_for(request.user),

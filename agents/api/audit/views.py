@@ -3,14 +3,13 @@
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from agents.api.audit.serializers import AuditEntrySerializer
-from agents.selectors import agent_queryset_for
+from agents.api.visibility import visible_agent_id
 from audit.models import AuditEntry
 from audit.selectors import audit_entries_for_agent
 from core.permissions import IsOwnerOrStaff
@@ -28,9 +27,7 @@ class AgentAuditView(generics.ListAPIView[AuditEntry]):
             return AuditEntry.objects.none()
         agent_id = self.kwargs["agent_id"]
         # Another owner's agent is as unknown as one that does not exist.
-        if not agent_queryset_for(self.request.user).filter(pk=agent_id).exists():
-            raise Http404("No such agent.")
-        return audit_entries_for_agent(agent_id)
+        return audit_entries_for_agent(visible_agent_id(self.request.user, agent_id))
 
     @extend_schema(
         summary="An agent's audit trail",
