@@ -43,11 +43,16 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
+from django.db.models import Model
 
+from accounts.models import StackUser
 from agents.app_keys import APP_KEY_PREFIX, VISIBLE_PREFIX_LENGTH
-from billing.models import UNLIMITED, SubscriptionPlan
+from agents.models import A1Agent, App
+from billing.models import UNLIMITED, SubscriptionPlan, UserSubscription
+from conversations.models import AgentConversation, Message
 from core.encryption import encrypt, lookup_hash
+from usage.models import AgentUsage, UserMonthlyUsage
 
 # Handles end in `_<seed>_<user>_<agent>` (base 36), which bounds these.
 MAX_SEED = 36**4 - 1
@@ -539,29 +544,62 @@ class _Generator:
                     conversations.append("\t".join(row) + "\n")
 
 
+# The columns each COPY writes, in the order the generator's lines hold them, named by the
+# models' fields: a renamed or dropped column fails here, at import, not in the middle of a
+# run. Columns left out take their database defaults (tests/test_demo_data.py checks that
+# every one left out has one, or is nullable).
+WRITTEN_FIELDS: tuple[tuple[type[Model], tuple[str, ...]], ...] = (
+    (StackUser, ("id", "email", "display_name", "first_seen_at", "last_seen_at", "updated_at")),
+    (
+        UserSubscription,
+        (
+            "id", "user_id", "plan_id", "status", "max_personal_agents", "max_work_agents",
+            "max_total_agents", "current_period_start", "current_period_end", "created_at",
+            "updated_at", "cancelled_at", "past_due_since",
+        ),
+    ),
+    (
+        App,
+        ("id", "agent_id", "status", "key_prefix", "key_hash", "key_created_at", "created_at",
+         "updated_at"),
+    ),
+    (
+        A1Agent,
+        (
+            "id", "owner_id", "name", "handle", "description", "email", "phone_number",
+            "whatsapp_number", "email_hash", "base_website", "onboarding_data", "status",
+            "agent_type", "created_at", "updated_at", "app_id",
+        ),
+    ),
+    (
+        AgentUsage,
+        (
+            "id", "agent_id", "date", "message_count", "api_calls", "storage_bytes",
+            "storage_measured_at", "compute_seconds", "estimated_cost", "created_at",
+        ),
+    ),
+    (UserMonthlyUsage, ("user_id", "month", "message_count", "updated_at")),
+    (Message, ("id", "agent_id", "conversation_id", "role", "content", "created_at")),
+    (
+        AgentConversation,
+        (
+            "id", "agent_id", "external_user_id", "channel", "thread_id", "status", "started_at",
+            "last_message_at", "ended_at",
+        ),
+    ),
+)  # fmt: skip
+
+
+def _column(model: type[Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or not field.column:
+        raise TypeError(f"{model.__name__}.{name} is not a column")
+    return field.column
+
+
 COLUMNS = {
-    "stack_users": "id, email, display_name, first_seen_at, last_seen_at, updated_at",
-    "user_subscriptions": (
-        "id, user_id, plan_id, status, max_personal_agents, max_work_agents, max_total_agents, "
-        "current_period_start, current_period_end, created_at, updated_at, cancelled_at, "
-        "past_due_since"
-    ),
-    "apps": "id, agent_id, status, key_prefix, key_hash, key_created_at, created_at, updated_at",
-    "a1_agents": (
-        "id, owner_id, name, handle, description, email, phone_number, whatsapp_number, "
-        "email_hash, base_website, onboarding_data, status, agent_type, created_at, updated_at, "
-        "app_id"
-    ),
-    "agent_usage": (
-        "id, agent_id, date, message_count, api_calls, storage_bytes, storage_measured_at, "
-        "compute_seconds, estimated_cost, created_at"
-    ),
-    "user_monthly_usage": "user_id, month, message_count, updated_at",
-    "messages": "id, agent_id, conversation_id, role, content, created_at",
-    "agent_conversations": (
-        "id, agent_id, external_user_id, channel, thread_id, status, started_at, "
-        "last_message_at, ended_at"
-    ),
+    model._meta.db_table: ", ".join(_column(model, name) for name in names)
+    for model, names in WRITTEN_FIELDS
 }
 
 

@@ -250,3 +250,19 @@ def test_invalid_sizes_are_refused() -> None:
 
 def test_the_models_need_no_new_migration() -> None:
     call_command("makemigrations", "--check", "--dry-run", stdout=io.StringIO())
+
+
+def test_every_column_the_generator_leaves_out_has_a_default_or_is_nullable() -> None:
+    from django.db.models import NOT_PROVIDED
+
+    from demo.data import WRITTEN_FIELDS
+
+    for model, names in WRITTEN_FIELDS:
+        written = {model._meta.get_field(name).column for name in names}
+        for field in model._meta.concrete_fields:
+            if field.column in written:
+                continue
+            assert field.null or field.db_default is not NOT_PROVIDED, (
+                f"{model._meta.db_table}.{field.column} is neither written by the demo "
+                "generator nor nullable nor defaulted by the database"
+            )
