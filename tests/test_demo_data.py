@@ -255,10 +255,10 @@ def test_the_models_need_no_new_migration() -> None:
 def test_every_column_the_generator_leaves_out_has_a_default_or_is_nullable() -> None:
     from django.db.models import NOT_PROVIDED
 
-    from demo.data import WRITTEN_FIELDS
+    from demo.data import COLUMNS, WRITTEN_FIELDS
 
-    for model, names in WRITTEN_FIELDS:
-        written = {model._meta.get_field(name).column for name in names}
+    for model, _ in WRITTEN_FIELDS:
+        written = set(COLUMNS[model._meta.db_table].split(", "))
         for field in model._meta.concrete_fields:
             if field.column in written:
                 continue
