@@ -44,6 +44,15 @@ def plan_get(plan_id: str) -> SubscriptionPlan:
     return SubscriptionPlan.objects.get(pk=plan_id)
 
 
+def plan_for_user(user_id: str) -> SubscriptionPlan:
+    """The user's plan: their subscription's, or free without one (`rules.plan_of_user_sql`)."""
+    plan_id = (
+        UserSubscription.objects.filter(user_id=user_id).values_list("plan_id", flat=True).first()
+        or PlanId.FREE
+    )
+    return plan_get(plan_id)
+
+
 def agent_limits_for(subscription: UserSubscription | None) -> AgentLimits:
     """Effective limits: the subscription row's numbers, falling back to its plan's.
 
@@ -77,14 +86,10 @@ class RequestRates:
 
 
 def _request_rates_from_database(user_id: str) -> RequestRates:
-    plan_id = (
-        UserSubscription.objects.filter(user_id=user_id).values_list("plan_id", flat=True).first()
-        or PlanId.FREE
+    plan = plan_for_user(user_id)
+    return RequestRates(
+        owner_per_minute=plan.owner_requests_per_minute, app_per_minute=plan.app_requests_per_minute
     )
-    owner, app = SubscriptionPlan.objects.values_list(
-        "owner_requests_per_minute", "app_requests_per_minute"
-    ).get(pk=plan_id)
-    return RequestRates(owner_per_minute=owner, app_per_minute=app)
 
 
 RATES_CACHE_SECONDS = 60

@@ -22,17 +22,20 @@ from typing import Any
 from django.db import connection, transaction
 
 from billing.models import BillingEvent
+from billing.rules import overage_cost_sql, overage_messages_sql, plan_of_user_sql
+from core.months import format_month, month_bounds
 from invoicing.stripe_gateway import options as stripe_options
 from invoicing.stripe_gateway import stripe_client, stripe_configured, stripe_errors
 
 PERIOD_CLOSED = "usage_period_closed"
 
-# Per user: the month's messages, the plan's included amount and the priced overage.
-CLOSE_SQL = """
+# Per user: the month's messages, the plan's included amount and the priced overage
+# (billing.rules prices it, as it does the usage summary's projection).
+CLOSE_SQL = f"""
 SELECT u.user_id, s.id AS subscription_id, p.id AS plan_id,
        COALESCE(p.currency, 'USD') AS currency, u.agents, u.messages,
        p.max_messages_per_month AS included, o.overage_messages,
-       ROUND(o.overage_messages * p.overage_price_per_message, 2) AS amount,
+       {overage_cost_sql("o.overage_messages")} AS amount,
        s.stripe_customer_id
 FROM (
     -- Sum per agent first, then per owner: no COUNT(DISTINCT), which would sort every
@@ -47,13 +50,9 @@ FROM (
     JOIN a1_agents a ON a.id = per_agent.agent_id
     GROUP BY a.owner_id
 ) u
-LEFT JOIN user_subscriptions s ON s.user_id = u.user_id
-JOIN subscription_plans p ON p.id = COALESCE(s.plan_id, 'free')
-CROSS JOIN LATERAL (
-    SELECT CASE WHEN p.messages_hard_cap OR p.max_messages_per_month IS NULL THEN 0
-                ELSE GREATEST(u.messages - p.max_messages_per_month, 0) END AS overage_messages
-) o
-"""
+{plan_of_user_sql("u.user_id")}
+CROSS JOIN LATERAL (SELECT {overage_messages_sql("u.messages")} AS overage_messages) o
+"""  # noqa: S608 (constants only; values are parameters)
 
 INSERT_SQL = f"""
 INSERT INTO billing_events (
@@ -101,12 +100,6 @@ class CloseResult:
     without_customer: int = 0
 
 
-def month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:
-    first = month.replace(day=1)
-    after = (first + dt.timedelta(days=32)).replace(day=1)
-    return first, after
-
-
 def period_charges(month: dt.date) -> Iterator[PeriodCharge]:
     """What the close would charge, per user (what --dry-run prints)."""
     first, after = month_bounds(month)
@@ -126,9 +119,7 @@ def close_period_record(month: dt.date) -> int:
     """Write the month's ledger rows (one per user, once); return how many are new."""
     first, after = month_bounds(month)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            INSERT_SQL, {"first": first, "after": after, "period": first.strftime("%Y-%m")}
-        )
+        cursor.execute(INSERT_SQL, {"first": first, "after": after, "period": format_month(first)})
         return cursor.rowcount
 
 
@@ -182,7 +173,7 @@ def close_period_send_to_stripe(
 
 def close_period_summary(month: dt.date) -> CloseResult:
     """Totals of the month's ledger rows, for the end-of-run table."""
-    period = month.strftime("%Y-%m")
+    period = format_month(month)
     result = CloseResult(period=period)
     rows = BillingEvent.objects.filter(event_type=PERIOD_CLOSED, metadata__period=period)
     for row in rows.select_related("subscription").iterator(chunk_size=2000):

@@ -1,11 +1,9 @@
-"""Moved from billing.selectors (layering)."""
+"""The owner's view of their subscription: plan, limits, grace period and this month's usage."""
 
 import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
-
-from django.utils import timezone
 
 from billing.models import (
     PlanId,
@@ -13,11 +11,14 @@ from billing.models import (
     SubscriptionStatus,
     UserSubscription,
 )
+from billing.rules import grace_ends_at
 from billing.selectors import (
     AgentLimits,
     agent_limits_for,
     plan_get,
 )
+from core.months import current_month, format_month
+from usage.selectors import month_messages_used
 
 logger = logging.getLogger(__name__)
 
@@ -52,14 +53,7 @@ def subscription_overview(user_id: str, agent_counts: dict[str, int]) -> Subscri
         if not AgentLimits.allows(limit, agent_counts[scope])
     ]  # fmt: skip
     past_due_since = subscription.past_due_since if subscription else None
-    month = timezone.now().date().replace(day=1)
-    from usage.models import UserMonthlyUsage
-
-    used = (
-        UserMonthlyUsage.objects.filter(user_id=user_id, month=month)
-        .values_list("message_count", flat=True)
-        .first()
-    )
+    month = current_month()
     return SubscriptionOverview(
         plan=plan,
         status=subscription.status if subscription else SubscriptionStatus.ACTIVE,
@@ -68,16 +62,14 @@ def subscription_overview(user_id: str, agent_counts: dict[str, int]) -> Subscri
         cancelled_at=subscription.cancelled_at if subscription else None,
         ends_at=subscription.ends_at if subscription else None,
         past_due_since=past_due_since,
-        grace_ends_at=(
-            past_due_since + dt.timedelta(days=plan.past_due_grace_days) if past_due_since else None
-        ),
+        grace_ends_at=grace_ends_at(plan, past_due_since),
         limits=limits,
         agents=agent_counts,
         over_limit=bool(over),
         over_limits=over,
         usage={
-            "month": month.strftime("%Y-%m"),
-            "messages_used": used or 0,
+            "month": format_month(month),
+            "messages_used": month_messages_used(user_id, month),
             "included_messages": plan.max_messages_per_month,
             "hard_cap": plan.messages_hard_cap,
         },

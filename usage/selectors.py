@@ -1,6 +1,5 @@
 """Reads of usage: an agent's days, an owner's month, and the rows of the monthly report."""
 
-import calendar
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,7 +10,9 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from billing.models import PlanId, SubscriptionPlan, UserSubscription
+from billing.rules import overage_cost, overage_messages
+from billing.selectors import plan_for_user
+from core.months import format_month, month_bounds
 from usage.models import AgentUsage, UserMonthlyUsage
 
 ZERO = Decimal("0")
@@ -20,12 +21,6 @@ ZERO = Decimal("0")
 def usage_days_for_agent(agent_id: Any, *, start: dt.date, end: dt.date) -> QuerySet[AgentUsage]:
     """The agent's daily rows between two dates, inclusive, oldest first."""
     return AgentUsage.objects.filter(agent_id=agent_id, date__range=(start, end)).order_by("date")
-
-
-def month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:
-    """The first day of the month and the first day of the next."""
-    days = calendar.monthrange(month.year, month.month)[1]
-    return month, month + dt.timedelta(days=days)
 
 
 @dataclass(frozen=True)
@@ -68,6 +63,12 @@ def _agent_month_totals(owner_id: str, first: dt.date, after: dt.date) -> list[d
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
+def month_messages_used(owner_id: str, month: dt.date) -> int:
+    """The owner's messages of the month counted toward the quota (its running counter)."""
+    counter = UserMonthlyUsage.objects.filter(user_id=owner_id, month=month)
+    return counter.values_list("message_count", flat=True).first() or 0
+
+
 def _projected(used: int, month: dt.date, today: dt.date) -> int:
     """Messages the month will end with at today's pace (the actual count once it is over)."""
     first, after = month_bounds(month)
@@ -90,24 +91,13 @@ def usage_month_summary(owner_id: str, month: dt.date) -> MonthSummary:
     }
     totals["storage_bytes"] = max((agent["storage_bytes"] for agent in agents), default=0)
 
-    plan_id = (
-        UserSubscription.objects.filter(user_id=owner_id).values_list("plan_id", flat=True).first()
-        or PlanId.FREE
-    )
-    plan = SubscriptionPlan.objects.get(pk=plan_id)
-    used = (
-        UserMonthlyUsage.objects.filter(user_id=owner_id, month=first)
-        .values_list("message_count", flat=True)
-        .first()
-        or 0
-    )
+    plan = plan_for_user(owner_id)
+    used = month_messages_used(owner_id, first)
     included = plan.max_messages_per_month
     projected = _projected(used, first, timezone.now().date())
-    billable = included is not None and not plan.messages_hard_cap
-    overage = max(0, projected - included) if billable and included is not None else 0
-    cost = (Decimal(overage) * plan.overage_price_per_message).quantize(Decimal("0.01"))
+    overage = overage_messages(plan, projected)
     return MonthSummary(
-        month=first.strftime("%Y-%m"),
+        month=format_month(first),
         plan=plan.id,
         agents=agents,
         totals=totals,
@@ -117,7 +107,7 @@ def usage_month_summary(owner_id: str, month: dt.date) -> MonthSummary:
         hard_cap=plan.messages_hard_cap,
         projected_messages=projected,
         projected_overage_messages=overage,
-        projected_overage_cost=cost,
+        projected_overage_cost=overage_cost(plan, overage),
         currency=plan.currency or "USD",
     )
 

@@ -27,6 +27,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from agents.errors import AgentNotActive
+from billing.rules import PAYMENT_OVERDUE_SQL, plan_of_user_sql
 from usage.errors import AgentGone, PaymentOverdue, QuotaExceeded
 
 
@@ -61,17 +62,14 @@ QUOTA_EXCEEDED_SQLSTATE = "A1Q01"
 #   daily    adds each day's totals to agent_usage, with their estimated cost.
 # A month the cap refuses makes the final SELECT call a1zap_quota_exceeded(), which raises
 # and undoes everything the statement wrote.
-INGEST_SQL = """
+INGEST_SQL = f"""
 WITH agent AS MATERIALIZED (
     SELECT a.status, a.owner_id,
            CASE WHEN p.messages_hard_cap THEN p.max_messages_per_month END AS cap,
-           COALESCE(s.status = 'past_due'
-                    AND s.past_due_since < now() - make_interval(days => p.past_due_grace_days),
-                    false) AS overdue,
+           {PAYMENT_OVERDUE_SQL} AS overdue,
            p.price_per_message, p.price_per_api_call, p.price_per_compute_second
     FROM a1_agents a
-    LEFT JOIN user_subscriptions s ON s.user_id = a.owner_id
-    JOIN subscription_plans p ON p.id = COALESCE(s.plan_id, 'free')
+    {plan_of_user_sql("a.owner_id")}
     WHERE a.id = %(agent)s
     FOR SHARE OF a
 ),
@@ -153,7 +151,7 @@ SELECT (SELECT count(*) FROM agent),
        CASE WHEN (SELECT count(*) FROM monthly) < (SELECT count(*) FROM months)
             THEN a1zap_quota_exceeded((SELECT cap FROM agent))
             ELSE (SELECT count(*) FROM daily) END
-"""
+"""  # noqa: S608 (constants only; values are parameters)
 
 
 def _run_ingest_statement(agent_id: Any, events: list[UsageEvent], *, remember_ids: bool) -> int:

@@ -5,6 +5,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from core.api_input import StrictFieldsMixin
+from core.months import MONTH_RE, InvalidMonth, parse_month
 from usage.event_input import (
     MAX_COUNTER,
     MAX_EVENTS_PER_BATCH,
@@ -86,14 +87,14 @@ class AgentUsageResponseSerializer(serializers.Serializer[Any]):
 
 class MonthSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     month = serializers.RegexField(
-        r"^\d{4}-(0[1-9]|1[0-2])$", required=False, help_text="YYYY-MM; default this month."
+        MONTH_RE.pattern, required=False, help_text="YYYY-MM; default this month."
     )
 
     def validate_month(self, value: str) -> dt.date:
-        year, month = value.split("-")
-        if not 2000 <= int(year) <= 2999:
-            raise serializers.ValidationError("Year out of range.")
-        return dt.date(int(year), int(month), 1)
+        try:
+            return parse_month(value)
+        except InvalidMonth as error:
+            raise serializers.ValidationError(str(error)) from None
 
 
 class MonthTotalsSerializer(serializers.Serializer[Any]):

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.selectors import agent_queryset_for
+from core.months import current_month
 from core.permissions import IsApp, IsOwner, IsOwnerOrStaff
 from core.principals import app_of, owner_of
 from usage import selectors, services
@@ -92,6 +93,6 @@ class UsageSummaryView(APIView):
         assert owner is not None  # IsOwner
         query = MonthSerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
-        month = query.validated_data.get("month") or timezone.now().date().replace(day=1)
+        month = query.validated_data.get("month") or current_month()
         summary = selectors.usage_month_summary(owner.id, month)
         return Response(UsageSummarySerializer(summary).data)

@@ -2,11 +2,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 from tqdm import tqdm
 
 from core.errors import ServiceError
-from core.months import parse_month
+from core.months import current_month, format_month, parse_month
 from invoicing.closing import (
     close_period_record,
     close_period_send_to_stripe,
@@ -31,8 +30,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         month = options["month"]
-        period = month.strftime("%Y-%m")
-        if month >= timezone.now().date().replace(day=1):
+        period = format_month(month)
+        if month >= current_month():
             raise CommandError(f"{period} has not ended yet; close a month once it is over.")
 
         if options["dry_run"]:
@@ -56,7 +55,7 @@ class Command(BaseCommand):
 
     def _print_dry_run(self, month: Any) -> None:
         charges = list(period_charges(month))
-        self.stdout.write(f"Dry run for {month:%Y-%m}: nothing is written.")
+        self.stdout.write(f"Dry run for {format_month(month)}: nothing is written.")
         self.stdout.write(f"{'user':<36} {'plan':<10} {'messages':>10} {'included':>10} "
                           f"{'overage':>9} {'amount':>10}")  # fmt: skip
         total = Decimal("0.00")
