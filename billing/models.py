@@ -26,6 +26,22 @@ class SubscriptionStatus(models.TextChoices):
     TRIALING = "trialing"
 
 
+class BillingEventType(models.TextChoices):
+    """What a ledger row records: a staff change, the monthly close, or the Stripe event it
+    came from (stored under Stripe's own name). Each label is the stored value."""
+
+    PLAN_CHANGED = "plan_changed", "plan_changed"
+    LIMITS_OVERRIDDEN = "limits_overridden", "limits_overridden"
+    SUBSCRIPTION_CANCELLED = "subscription_cancelled", "subscription_cancelled"
+    USAGE_PERIOD_CLOSED = "usage_period_closed", "usage_period_closed"
+    CHECKOUT_SESSION_COMPLETED = "checkout.session.completed", "checkout.session.completed"
+    CUSTOMER_SUBSCRIPTION_CREATED = "customer.subscription.created", "customer.subscription.created"
+    CUSTOMER_SUBSCRIPTION_DELETED = "customer.subscription.deleted", "customer.subscription.deleted"
+    CUSTOMER_SUBSCRIPTION_UPDATED = "customer.subscription.updated", "customer.subscription.updated"
+    INVOICE_PAID = "invoice.paid", "invoice.paid"
+    INVOICE_PAYMENT_FAILED = "invoice.payment_failed", "invoice.payment_failed"
+
+
 class SubscriptionPlan(models.Model):
     """A subscription tier with its prices and limits; -1 means unlimited."""
 
@@ -150,7 +166,7 @@ class BillingEvent(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
     user_id = models.TextField()
 
-    event_type = models.TextField()
+    event_type = models.TextField(choices=BillingEventType.choices)
     amount = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     currency = models.TextField(null=True, default="USD", db_default="USD")
     description = models.TextField(null=True, blank=True)
@@ -187,7 +203,7 @@ class BillingEvent(models.Model):
             models.UniqueConstraint(
                 "user_id",
                 KeyTextTransform("period", "metadata"),
-                condition=Q(event_type="usage_period_closed"),
+                condition=Q(event_type=BillingEventType.USAGE_PERIOD_CLOSED),
                 name="billing_events_period_closed_once",
             ),
         ]

@@ -15,6 +15,7 @@ from audit.models import TargetType
 from audit.services import audit_diff
 from billing.models import (
     BillingEvent,
+    BillingEventType,
     PlanId,
     SubscriptionPlan,
     SubscriptionStatus,
@@ -147,7 +148,7 @@ def subscription_end_for_deleted_user(
     if existed and not was_cancelled:
         BillingEvent.objects.create(
             user_id=user_id,
-            event_type="subscription_cancelled",
+            event_type=BillingEventType.SUBSCRIPTION_CANCELLED,
             subscription=subscription,
             description=reason,
             metadata={"reason": reason, "plan_id": before["plan_id"]},
@@ -201,7 +202,7 @@ def subscription_change_plan(*, user_id: str, plan_id: str, actor: Actor | str) 
         subscription.save(update_fields=[*changed, "updated_at"])
         BillingEvent.objects.create(
             user_id=user_id,
-            event_type="plan_changed",
+            event_type=BillingEventType.PLAN_CHANGED,
             subscription=subscription,
             # The owner reads this description: who did it stays in the audit trail.
             description=f"Plan changed from {previous} to {plan_id}.",
@@ -235,7 +236,7 @@ def subscription_override_limits(
         subscription.save(update_fields=[*LIMIT_FIELDS, "updated_at"])
         BillingEvent.objects.create(
             user_id=user_id,
-            event_type="limits_overridden",
+            event_type=BillingEventType.LIMITS_OVERRIDDEN,
             subscription=subscription,
             description="Agent limits changed.",
             metadata={"from": before, "to": after, "actor": actor.label},

@@ -21,13 +21,13 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from billing.models import BillingEvent
+from billing.models import BillingEvent, BillingEventType
 from billing.rules import overage_cost_sql, overage_messages_sql, plan_of_user_sql
 from core.months import format_month, month_bounds
 from invoicing.stripe_gateway import options as stripe_options
 from invoicing.stripe_gateway import stripe_client, stripe_configured, stripe_errors
 
-PERIOD_CLOSED = "usage_period_closed"
+PERIOD_CLOSED = BillingEventType.USAGE_PERIOD_CLOSED
 
 # Per user: the month's messages, the plan's included amount and the priced overage
 # (billing.rules prices it, as it does the usage summary's projection).

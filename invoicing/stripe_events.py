@@ -24,7 +24,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from audit.actors import Actor
-from billing.models import BillingEvent, PlanId, SubscriptionStatus, UserSubscription
+from billing.models import (
+    BillingEvent,
+    BillingEventType,
+    PlanId,
+    SubscriptionStatus,
+    UserSubscription,
+)
 from billing.services import (
     set_plan_and_limits,
     subscription_audit,
@@ -39,12 +45,12 @@ logger = logging.getLogger(__name__)
 
 HANDLED_EVENTS = frozenset(
     {
-        "checkout.session.completed",
-        "customer.subscription.created",
-        "customer.subscription.updated",
-        "customer.subscription.deleted",
-        "invoice.paid",
-        "invoice.payment_failed",
+        BillingEventType.CHECKOUT_SESSION_COMPLETED,
+        BillingEventType.CUSTOMER_SUBSCRIPTION_CREATED,
+        BillingEventType.CUSTOMER_SUBSCRIPTION_UPDATED,
+        BillingEventType.CUSTOMER_SUBSCRIPTION_DELETED,
+        BillingEventType.INVOICE_PAID,
+        BillingEventType.INVOICE_PAYMENT_FAILED,
     }
 )
 
@@ -131,10 +137,14 @@ def _user_id_for(event_type: str, obj: dict[str, Any]) -> str | None:
 def _amount(event_type: str, obj: dict[str, Any]) -> tuple[Decimal | None, str | None, str | None]:
     """The ledger's amount, currency and invoice id for an event."""
     if event_type.startswith("invoice."):
-        cents = obj.get("amount_paid") if event_type == "invoice.paid" else obj.get("amount_due")
+        cents = (
+            obj.get("amount_paid")
+            if event_type == BillingEventType.INVOICE_PAID
+            else obj.get("amount_due")
+        )
         amount = Decimal(cents) / 100 if cents is not None else None
         return amount, (obj.get("currency") or "usd").upper(), obj.get("id")
-    if event_type == "checkout.session.completed":
+    if event_type == BillingEventType.CHECKOUT_SESSION_COMPLETED:
         cents = obj.get("amount_total")
         amount = Decimal(cents) / 100 if cents is not None else None
         return amount, (obj.get("currency") or "usd").upper(), obj.get("invoice")
@@ -187,11 +197,11 @@ def stripe_event_apply(*, event: dict[str, Any]) -> str:
 
 def _live_subscription_id(event_type: str, obj: dict[str, Any]) -> str | None:
     """The Stripe subscription an event shows alive (it can still charge), if any."""
-    if event_type == "checkout.session.completed":
+    if event_type == BillingEventType.CHECKOUT_SESSION_COMPLETED:
         return obj.get("subscription") or None
     if (
         event_type.startswith("customer.subscription.")
-        and event_type != "customer.subscription.deleted"
+        and event_type != BillingEventType.CUSTOMER_SUBSCRIPTION_DELETED
         and (obj.get("status") or "") not in ENDED_STATUSES
     ):
         return obj.get("id") or None
@@ -220,13 +230,13 @@ def _apply_state(
         if live:
             logger.warning("Stripe subscription %s of a deleted user: cancelling it", live)
             stripe_cancellation_request(stripe_subscription_id=live, user_id=subscription.user_id)
-        if event_type != "customer.subscription.deleted":
+        if event_type != BillingEventType.CUSTOMER_SUBSCRIPTION_DELETED:
             return changed
 
     customer = obj.get("customer")
     if isinstance(customer, str) and not subscription.stripe_customer_id:
         put("stripe_customer_id", customer)
-    if event_type == "checkout.session.completed":
+    if event_type == BillingEventType.CHECKOUT_SESSION_COMPLETED:
         # A cancelled row keeps the id it was cancelled with (what the revival check below
         # compares with) until the new subscription's own event moves it.
         if obj.get("subscription") and subscription.status != SubscriptionStatus.CANCELLED:
@@ -239,7 +249,7 @@ def _apply_state(
 
     if event_type.startswith("customer.subscription."):
         fields = _subscription_fields(obj)
-        if event_type == "customer.subscription.deleted":
+        if event_type == BillingEventType.CUSTOMER_SUBSCRIPTION_DELETED:
             fields["status"] = SubscriptionStatus.CANCELLED
         if fields["status"] is None:
             return changed  # `incomplete`: nothing is decided yet
@@ -271,10 +281,13 @@ def _apply_state(
             put("ends_at", fields["ends_at"] if scheduled else None)
             if fields["plan_id"]:
                 changed.extend(set_plan_and_limits(subscription, fields["plan_id"]))
-    elif event_type == "invoice.paid":
+    elif event_type == BillingEventType.INVOICE_PAID:
         if subscription.status == SubscriptionStatus.PAST_DUE:
             put("status", SubscriptionStatus.ACTIVE)
-    elif event_type == "invoice.payment_failed" and subscription.status != "cancelled":
+    elif (
+        event_type == BillingEventType.INVOICE_PAYMENT_FAILED
+        and subscription.status != SubscriptionStatus.CANCELLED
+    ):
         put("status", SubscriptionStatus.PAST_DUE)
 
     if subscription.status == SubscriptionStatus.PAST_DUE:

@@ -10,6 +10,7 @@ from django.db import connection
 
 from billing.models import (
     BillingEvent,
+    BillingEventType,
     SubscriptionPlan,
     SubscriptionStatus,
     UserSubscription,
@@ -135,7 +136,7 @@ def test_usage_summary_projects_the_overage_the_close_bills_for_a_finished_month
 
     billed = {
         row.user_id: ((row.metadata or {})["overage_messages"], row.amount)
-        for row in BillingEvent.objects.filter(event_type="usage_period_closed")
+        for row in BillingEvent.objects.filter(event_type=BillingEventType.USAGE_PERIOD_CLOSED)
     }
     projected = {}
     for user_id in messages_on:
