@@ -1,8 +1,9 @@
-"""What the product's admins share: staff permissions from one map, and, for every large
-table, a paginator that never counts the whole table.
+"""What the product's admins share: staff permissions from one map, a paginator that never
+counts the whole table, search through indexes, and panels below a change form.
 
 `StaffPermissionsAdmin` answers Django's `has_*_permission` from `core.staff_permissions`,
-the same map the API checks, so the admin and the API cannot disagree about staff.
+the same map the API checks, so the admin and the API cannot disagree about staff;
+`ReadOnlyAdmin` is one whose resource the map lets staff only view.
 
 Large tables: Django's changelist asks its paginator for `count` to draw the page links, which is a
 `SELECT COUNT(*)` over the table: seconds on tens of millions of rows, on every page view.
@@ -10,17 +11,22 @@ Here an unfiltered list uses PostgreSQL's own estimate (`pg_class.reltuples`, ke
 by autovacuum), and a filtered one counts at most `exact_count_limit + 1` rows.
 """
 
+import functools
+import operator
+import uuid
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db import connections
-from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.db.models import Model, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.utils.functional import cached_property
 
 from console.admin_widgets import CompactTextAdmin
-from core.staff_permissions import staff_may
+from core.staff_permissions import staff_may, staff_permission
 
 
 def table_row_estimate(model: type[Model], *, using: str = "default") -> int:
@@ -113,3 +119,83 @@ class StaffPermissionsAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.staff_may(request, "delete")
+
+
+class ReadOnlyAdmin(StaffPermissionsAdmin, LargeTableAdmin):
+    """A table staff only read: the permission map gives its resource no add, change or
+    delete, for any role, superusers included.
+
+    Checked when the class is made: this admin saves and deletes through Django's defaults,
+    not through a service, so a write granted in the map would bypass the app's rules.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        writes = [
+            operation
+            for operation in ("add", "change", "delete")
+            if staff_permission(cls.staff_resource, operation) is not None
+        ]
+        if writes:
+            raise ImproperlyConfigured(
+                f"{cls.__name__} is read-only, but the staff permission map gives "
+                f"{cls.staff_resource!r} {', '.join(writes)}."
+            )
+
+
+def as_uuid(term: str) -> uuid.UUID | None:
+    """The search term as a UUID, or None if it is not one."""
+    try:
+        return uuid.UUID(term)
+    except ValueError:
+        return None
+
+
+class ExactIdSearchAdmin(admin.ModelAdmin):
+    """Search through indexes only, never Django's `search_fields` lookups: `=field` compares
+    UPPER() values and the default a LIKE pattern, which no index serves (ids are exact and
+    case-sensitive).
+
+    A term that is a UUID matches the `id_search_fields` exactly; any other term (every
+    term, if there are none) goes to `search_other`, which finds nothing unless overridden.
+    `search_fields` still names one field, which shows the search box.
+    """
+
+    id_search_fields: tuple[str, ...] = ()
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        as_id = as_uuid(term) if self.id_search_fields else None
+        if as_id is not None:
+            matches = (Q(**{field: as_id}) for field in self.id_search_fields)
+            return queryset.filter(functools.reduce(operator.or_, matches)), False
+        return self.search_other(queryset, term), False
+
+    def search_other(self, queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
+        """The matches of a term that is not looked up as an id."""
+        return queryset.none()
+
+
+class PanelsAdmin(admin.ModelAdmin):
+    """A change page with panels below the form: `change_panels` gives the template their
+    context, for an object that exists (a missing one is Django's redirect, as usual)."""
+
+    def change_panels(self, request: HttpRequest, obj: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = dict(extra_context or {})
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None:
+            context.update(self.change_panels(request, obj))
+        return super().change_view(request, object_id, form_url, context)

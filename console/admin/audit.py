@@ -1,19 +1,18 @@
 """The audit trail in the admin: a read-only log, for everyone, superusers included."""
 
 import re
-import uuid
+from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from audit.models import AuditEntry, TargetType
-from console.admin_base import LargeTableAdmin, StaffPermissionsAdmin
+from console.admin_base import ExactIdSearchAdmin, ReadOnlyAdmin
 
 ACTION_PATTERN = re.compile(r"[a-z_]+\.[a-z_]+")
 TARGET_ADMIN_URLS = {
@@ -26,15 +25,17 @@ TARGET_ADMIN_URLS = {
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(StaffPermissionsAdmin, LargeTableAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin, ExactIdSearchAdmin):
     staff_resource = "audit_entry"
     list_display = ("created_at", "actor", "action", "target", "owner_id", "summary")
     list_filter = ("actor_kind", "target_type", ("created_at", admin.DateFieldListFilter))
-    search_fields = ("target_id",)  # shows the search box; get_search_results does the work
+    search_fields = ("target_id",)  # shows the search box; see search_other
     search_help_text = (
         "Exact agent or object id, owner id, actor id or staff username, or an action such as "
         "agent.paused."
     )
+    # A UUID is an agent's id (the entries of its changes) or an object's (those about it).
+    id_search_fields = ("agent_id", "target_id")
     ordering = ("-created_at", "-id")
     fields = (
         "created_at", "actor_kind", "actor_id", "actor_name", "action", "target_type",
@@ -42,27 +43,15 @@ class AuditEntryAdmin(StaffPermissionsAdmin, LargeTableAdmin):
     )  # fmt: skip
     readonly_fields = fields
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[AuditEntry], search_term: str
-    ) -> tuple[QuerySet[AuditEntry], bool]:
+    def search_other(self, queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
         """Exact matches only, each through an index."""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        try:
-            agent_id = uuid.UUID(term)
-        except ValueError:
-            pass
-        else:
-            return queryset.filter(Q(agent_id=agent_id) | Q(target_id=str(agent_id))), False
         if ACTION_PATTERN.fullmatch(term):
-            return queryset.filter(action=term), False
+            return queryset.filter(action=term)
         actor_ids = [term]
         # A staff member is recorded by user id: find them by username too.
         staff = get_user_model().objects.filter(username=term).values_list("pk", flat=True)
         actor_ids.extend(str(pk) for pk in staff)
-        matches = Q(owner_id=term) | Q(target_id=term) | Q(actor_id__in=actor_ids)
-        return queryset.filter(matches), False
+        return queryset.filter(Q(owner_id=term) | Q(target_id=term) | Q(actor_id__in=actor_ids))
 
     @admin.display(description="who", ordering="actor_kind")
     def actor(self, entry: AuditEntry) -> str:

@@ -25,7 +25,12 @@ from billing.services import (
     subscription_lock_for_user,
     subscription_override_limits,
 )
-from console.admin_base import LargeTableAdmin, StaffPermissionsAdmin
+from console.admin_base import (
+    ExactIdSearchAdmin,
+    LargeTableAdmin,
+    ReadOnlyAdmin,
+    StaffPermissionsAdmin,
+)
 from console.admin_widgets import CompactTextAdmin
 from invoicing.stripe_events import HANDLED_EVENTS
 
@@ -70,7 +75,7 @@ def _exact_stripe_or_user_id(term: str) -> Q:
 
 
 @admin.register(UserSubscription)
-class UserSubscriptionAdmin(StaffPermissionsAdmin, LargeTableAdmin):
+class UserSubscriptionAdmin(StaffPermissionsAdmin, LargeTableAdmin, ExactIdSearchAdmin):
     """Staff change a user's plan or limits here; each change goes through the billing
     services and is recorded in the ledger and the audit trail. Stripe's fields follow
     Stripe's webhooks."""
@@ -80,7 +85,7 @@ class UserSubscriptionAdmin(StaffPermissionsAdmin, LargeTableAdmin):
     list_display = ("user_id", "plan_id", "status", "current_period_end", "cancelled_at",
                     "ends_at", "updated_at")  # fmt: skip
     list_filter = ("plan_id", "status")
-    search_fields = ("user_id",)  # shows the search box; get_search_results does the work
+    search_fields = ("user_id",)  # shows the search box; see search_other
     search_help_text = "Exact user id, Stripe customer id (cus_…) or subscription id (sub_…)."
     fields = (
         "user_id", "plan_id", *LIMIT_FIELDS, "status", "stripe_customer_id",
@@ -95,13 +100,8 @@ class UserSubscriptionAdmin(StaffPermissionsAdmin, LargeTableAdmin):
     )  # fmt: skip
     ordering = ("user_id",)  # the unique index on user_id
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[UserSubscription], search_term: str
-    ) -> tuple[QuerySet[UserSubscription], bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(_exact_stripe_or_user_id(term)), False
+    def search_other(self, queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
+        return queryset.filter(_exact_stripe_or_user_id(term))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ("user_id", *self.readonly_fields) if obj else self.readonly_fields
@@ -142,34 +142,29 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(BillingEvent)
-class BillingEventAdmin(StaffPermissionsAdmin, LargeTableAdmin):
-    staff_resource = "billing_event"
+class BillingEventAdmin(ReadOnlyAdmin, ExactIdSearchAdmin):
     """The ledger: read-only, newest first."""
 
+    staff_resource = "billing_event"
     list_display = ("created_at", "user_id", "event_type", "amount", "currency", "invoice_id")
     list_filter = (EventTypeFilter,)
-    search_fields = ("user_id",)  # shows the search box; get_search_results does the work
+    search_fields = ("user_id",)  # shows the search box; see search_other
     search_help_text = "Exact user id, invoice id (in_…) or Stripe customer id (cus_…)."
     list_select_related = ("subscription",)
     raw_id_fields = ("subscription",)
     # A user's events newest first, through the (user_id, created_at DESC) index.
     ordering = ("user_id", "-created_at")
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[BillingEvent], search_term: str
-    ) -> tuple[QuerySet[BillingEvent], bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
+    def search_other(self, queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
         if term.startswith("in_"):
-            return queryset.filter(invoice_id=term), False
+            return queryset.filter(invoice_id=term)
         if term.startswith("cus_"):
-            return queryset.filter(subscription__stripe_customer_id=term), False
-        return queryset.filter(user_id=term), False
+            return queryset.filter(subscription__stripe_customer_id=term)
+        return queryset.filter(user_id=term)
 
 
 @admin.register(StripePendingCancellation)
-class StripePendingCancellationAdmin(StaffPermissionsAdmin, CompactTextAdmin):
+class StripePendingCancellationAdmin(ReadOnlyAdmin, CompactTextAdmin):
     """Subscriptions Stripe has yet to cancel (deleted users'), oldest due first; read-only.
 
     `manage.py retry_stripe_cancellations` works them off; a row with many attempts and an

@@ -2,28 +2,28 @@
 edited here as raw JSON (owners change them through the API, which validates them). Staff
 with the admin role may disable or re-enable one, or remove it, through the services."""
 
-import uuid
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 
 from audit.actors import Actor
-from console.admin_base import LargeTableAdmin, StaffPermissionsAdmin
+from console.admin_base import ExactIdSearchAdmin, LargeTableAdmin, StaffPermissionsAdmin
 from integrations import services
 from integrations.models import AgentIntegration
 from integrations.providers import config_masked
 
 
 @admin.register(AgentIntegration)
-class AgentIntegrationAdmin(StaffPermissionsAdmin, LargeTableAdmin):
+class AgentIntegrationAdmin(StaffPermissionsAdmin, LargeTableAdmin, ExactIdSearchAdmin):
     staff_resource = "integration"
     list_display = ("provider", "agent", "status", "last_sync_at", "updated_at")
     list_filter = ("provider", "status")
-    search_fields = ("agent__id",)  # shows the search box; see get_search_results
+    search_fields = ("agent__id",)  # shows the search box
     search_help_text = "Exact agent id or integration id."
+    id_search_fields = ("agent_id", "pk")
     list_select_related = ("agent",)
     fields = (
         "id", "agent", "provider", "status", "settings", "created_at", "updated_at",
@@ -42,18 +42,6 @@ class AgentIntegrationAdmin(StaffPermissionsAdmin, LargeTableAdmin):
         return format_html_join(
             "\n", "<div><code>{}</code>: {}</div>", sorted((k, str(v)) for k, v in shown.items())
         )
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[AgentIntegration], search_term: str
-    ) -> tuple[QuerySet[AgentIntegration], bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        try:
-            as_uuid = uuid.UUID(term)
-        except ValueError:
-            return queryset.none(), False
-        return queryset.filter(Q(agent_id=as_uuid) | Q(pk=as_uuid)), False
 
     def save_model(
         self, request: HttpRequest, obj: AgentIntegration, form: Any, change: bool
