@@ -2,20 +2,29 @@
 
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import Lower
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Lower
+from django.db.models.lookups import Exact
 
 from agents.models import A1Agent, AgentStatus
 from core.principals import app_of, owner_of
 from core.staff_permissions import staff_may
 
+# The agents that count against an owner's plan limits.
+COUNTED = ~Q(status=AgentStatus.ARCHIVED)
 
-def with_handle(agents: QuerySet[A1Agent], handle: str) -> QuerySet[A1Agent]:
-    """Filter by handle without regard to case, through the `lower(handle)` unique index.
+
+def handle_is(handle: str) -> Exact:
+    """A condition on agents: the handle is this one without regard to case, through the
+    `lower(handle)` unique index.
 
     (`handle__iexact` would compare UPPER() values, which that index cannot serve.)
     """
-    return agents.alias(handle_lower=Lower("handle")).filter(handle_lower=handle.lower())
+    return Exact(Lower("handle"), handle.lower())
+
+
+def with_handle(agents: QuerySet[A1Agent], handle: str) -> QuerySet[A1Agent]:
+    return agents.filter(handle_is(handle))
 
 
 def agent_queryset_for(user: Any) -> QuerySet[A1Agent]:
@@ -68,7 +77,7 @@ def agent_owner_id(agent_id: Any) -> str | None:
 
 def agent_counts_for_owner(owner_id: str, *, excluding_agent_id: Any = None) -> dict[str, int]:
     """Non-archived agents of an owner per type, plus `total`, in one query."""
-    agents = A1Agent.objects.filter(owner_id=owner_id).exclude(status=AgentStatus.ARCHIVED)
+    agents = A1Agent.objects.filter(owner_id=owner_id).filter(COUNTED)
     if excluding_agent_id is not None:
         agents = agents.exclude(pk=excluding_agent_id)
     counts = agents.aggregate(
@@ -77,3 +86,21 @@ def agent_counts_for_owner(owner_id: str, *, excluding_agent_id: Any = None) -> 
         total=Count("id"),
     )
     return {key: int(value or 0) for key, value in counts.items()}
+
+
+def agents_of_owner(owner_id: str) -> QuerySet[A1Agent]:
+    """All of an owner's agents, archived ones too, newest first."""
+    return A1Agent.objects.filter(owner_id=owner_id).order_by("-created_at")
+
+
+def agent_count_column(owner_id_field: str) -> Coalesce:
+    """The non-archived agents of the owner named by the outer row's `owner_id_field`."""
+    counts = (
+        A1Agent.objects.filter(owner_id=OuterRef(owner_id_field))
+        .filter(COUNTED)
+        .order_by()
+        .values("owner_id")
+        .annotate(count=Count("id"))
+        .values("count")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)

@@ -1,10 +1,12 @@
 """Reads about plans and subscriptions that other apps rely on."""
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db.models import QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery, TextField, Value
+from django.db.models.functions import Coalesce
 
 from billing.models import (
     UNLIMITED,
@@ -32,6 +34,11 @@ class AgentLimits:
     def allows(limit: int, count: int) -> bool:
         return limit == UNLIMITED or count <= limit
 
+    def exceeded(self, counts: Mapping[str, int]) -> list[str]:
+        """The scopes (`personal`, `work`, `total`) whose agent count is over its limit."""
+        scopes = (("personal", self.personal), ("work", self.work), ("total", self.total))
+        return [scope for scope, limit in scopes if not self.allows(limit, counts[scope])]
+
 
 def plan_total_limit(plan: SubscriptionPlan) -> int:
     """The plan's total: the sum of its per-type limits, unlimited if either is."""
@@ -58,7 +65,7 @@ def agent_limits_for(subscription: UserSubscription | None) -> AgentLimits:
 
     A user without a subscription row is on the free plan.
     """
-    plan = plan_get(subscription.plan_id if subscription else PlanId.FREE)
+    plan = plan_get(plan_id_of(subscription))
     plan_limits = AgentLimits(
         personal=plan.max_personal_agents,
         work=plan.max_work_agents,
@@ -115,3 +122,37 @@ def request_rates_for_user(user_id: str) -> RequestRates:
 
 def billing_events_for_user(user_id: str) -> QuerySet[BillingEvent]:
     return BillingEvent.objects.filter(user_id=user_id).order_by("-created_at", "-id")
+
+
+def plan_id_of(subscription: UserSubscription | None) -> str:
+    """The subscription's plan; a user without a subscription row is on the free plan."""
+    return subscription.plan_id if subscription else PlanId.FREE
+
+
+def subscription_of_user(user_id: str) -> UserSubscription | None:
+    return UserSubscription.objects.filter(user_id=user_id).first()
+
+
+# Columns and filters for lists of rows that name a user (the support console's lists): one
+# subquery per page, through the unique index on user_subscriptions.user_id.
+
+
+def user_plan_id_column(user_id_field: str) -> Coalesce:
+    """The plan of the user named by the outer row's `user_id_field` (free without a row)."""
+    plan_ids = UserSubscription.objects.filter(user_id=OuterRef(user_id_field)).values("plan_id")
+    return Coalesce(Subquery(plan_ids[:1]), Value(PlanId.FREE), output_field=TextField())
+
+
+def user_subscription_status_column(user_id_field: str) -> Subquery:
+    """The status of that user's subscription row; NULL without one."""
+    statuses = UserSubscription.objects.filter(user_id=OuterRef(user_id_field)).values("status")
+    return Subquery(statuses[:1])
+
+
+def on_plan(plan_id: str, *, user_id_field: str) -> Q:
+    """Rows whose user (`user_id_field`) is on the plan; a user without a row is on free."""
+    if plan_id == PlanId.FREE:
+        paying = UserSubscription.objects.exclude(plan_id=PlanId.FREE).values("user_id")
+        return ~Q(**{f"{user_id_field}__in": paying})
+    on_it = UserSubscription.objects.filter(plan_id=plan_id).values("user_id")
+    return Q(**{f"{user_id_field}__in": on_it})

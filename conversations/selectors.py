@@ -3,7 +3,7 @@
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import DateTimeField, OuterRef, QuerySet, Subquery
 
 from conversations.models import AgentConversation, Message
 from core.principals import app_of, owner_of
@@ -32,6 +32,15 @@ def conversations_of_agent(agent_id: uuid.UUID) -> QuerySet[AgentConversation]:
     agent is one it may see.
     """
     return AgentConversation.objects.filter(agent_id=agent_id).order_by("-last_message_at", "-id")
+
+
+def last_message_at_column(agent_id_field: str) -> Subquery:
+    """When the agent named by the outer row's `agent_id_field` last had a message."""
+    latest = AgentConversation.objects.filter(agent_id=OuterRef(agent_id_field))
+    return Subquery(
+        latest.order_by("-last_message_at").values("last_message_at")[:1],
+        output_field=DateTimeField(),
+    )
 
 
 def messages_of_conversation(conversation_id: uuid.UUID) -> QuerySet[Message]:

@@ -18,3 +18,8 @@ def integration_queryset_for(user: Any) -> QuerySet[AgentIntegration]:
     if owner is None:
         return integrations.none()
     return integrations.filter(agent__owner_id=owner.id)
+
+
+def integrations_of_agent(agent_id: Any) -> QuerySet[AgentIntegration]:
+    """An agent's integrations, by provider (its unique (agent, provider) index)."""
+    return AgentIntegration.objects.filter(agent_id=agent_id).order_by("provider")

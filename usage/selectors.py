@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import DateField, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from billing.rules import overage_cost, overage_messages
@@ -140,3 +140,39 @@ def usage_report_rows(month: dt.date, *, batch_size: int = 2000) -> Iterator[tup
         )
         while rows := cursor.fetchmany(batch_size):
             yield from rows
+
+
+@dataclass(frozen=True)
+class AgentUsageDays:
+    """An agent's usage from `start` to `end`: messages on each day (0 on a day without a
+    row) and the period's totals."""
+
+    start: dt.date
+    end: dt.date
+    messages_per_day: list[tuple[dt.date, int]]
+    messages: int
+    api_calls: int
+    compute_seconds: int
+    estimated_cost: Decimal | int
+
+
+def agent_usage_days(agent_id: Any, *, start: dt.date, end: dt.date) -> AgentUsageDays:
+    """Every day of the period, in one query."""
+    rows = list(usage_days_for_agent(agent_id, start=start, end=end))
+    messages = {row.date: row.message_count or 0 for row in rows}
+    days = (start + dt.timedelta(days=offset) for offset in range((end - start).days + 1))
+    return AgentUsageDays(
+        start=start,
+        end=end,
+        messages_per_day=[(day, messages.get(day, 0)) for day in days],
+        messages=sum(messages.values()),
+        api_calls=sum(row.api_calls or 0 for row in rows),
+        compute_seconds=sum(row.compute_seconds or 0 for row in rows),
+        estimated_cost=sum((row.estimated_cost or 0 for row in rows), 0),
+    )
+
+
+def last_usage_day_column(agent_id_field: str) -> Subquery:
+    """The latest day with usage of the agent named by the outer row's `agent_id_field`."""
+    days = AgentUsage.objects.filter(agent_id=OuterRef(agent_id_field)).order_by("-date")
+    return Subquery(days.values("date")[:1], output_field=DateField())

@@ -10,29 +10,22 @@ limits (through the billing services, recorded).
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
-from django.db.models import (
-    Count,
-    IntegerField,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    TextField,
-    Value,
-)
-from django.db.models.functions import Coalesce, Lower
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.http import urlencode
 
 from accounts.models import StackUser
-from agents.models import A1Agent, AgentStatus
-from agents.selectors import agent_counts_for_owner
+from accounts.selectors import email_is
+from agents.selectors import agent_count_column, agent_counts_for_owner, agents_of_owner
 from audit.selectors import audit_entries_for_owner
-from billing.models import PlanId, UserSubscription
-from billing.selectors import billing_events_for_user
-from console.admin_base import LargeTableAdmin, StaffPermissionsAdmin
+from billing.selectors import (
+    billing_events_for_user,
+    subscription_of_user,
+    user_plan_id_column,
+    user_subscription_status_column,
+)
+from console.admin_base import ExactIdSearchAdmin, PanelsAdmin, ReadOnlyAdmin
 from invoicing.selectors import subscription_overview
 
 USER_PAGE_AGENTS = 50
@@ -44,14 +37,14 @@ def user_panels(user: StackUser) -> dict[str, Any]:
     """What a user's page shows below the mirror's own fields."""
     counts = agent_counts_for_owner(user.pk)
     overview = subscription_overview(user.pk, counts)
-    subscription = UserSubscription.objects.filter(user_id=user.pk).first()
+    subscription = subscription_of_user(user.pk)
     if subscription is not None:
         subscription_url = reverse("admin:billing_usersubscription_change", args=(subscription.pk,))
     else:
         subscription_url = (
             reverse("admin:billing_usersubscription_add") + "?" + urlencode({"user_id": user.pk})
         )
-    agents = A1Agent.objects.filter(owner_id=user.pk).order_by("-created_at")
+    agents = agents_of_owner(user.pk)
     return {
         "overview": overview,
         "subscription": subscription,
@@ -70,7 +63,7 @@ def user_panels(user: StackUser) -> dict[str, Any]:
 
 
 @admin.register(StackUser)
-class StackUserAdmin(StaffPermissionsAdmin, LargeTableAdmin):
+class StackUserAdmin(ReadOnlyAdmin, ExactIdSearchAdmin, PanelsAdmin):
     """The user mirror, read-only: Stack Auth owns users; tokens and webhooks feed it."""
 
     staff_resource = "stack_user"
@@ -97,41 +90,19 @@ class StackUserAdmin(StaffPermissionsAdmin, LargeTableAdmin):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[StackUser]:
-        subscription = UserSubscription.objects.filter(user_id=OuterRef("pk"))
-        agents = (
-            A1Agent.objects.filter(owner_id=OuterRef("pk"))
-            .exclude(status=AgentStatus.ARCHIVED)
-            .order_by()
-            .values("owner_id")
-            .annotate(count=Count("id"))
-            .values("count")
-        )
         return (
             super()
             .get_queryset(request)
             .annotate(
-                owner_plan=Coalesce(
-                    Subquery(subscription.values("plan_id")[:1]),
-                    Value(PlanId.FREE),
-                    output_field=TextField(),
-                ),
-                subscription_state=Subquery(subscription.values("status")[:1]),
-                agent_count=Coalesce(Subquery(agents, output_field=IntegerField()), 0),
+                owner_plan=user_plan_id_column("pk"),
+                subscription_state=user_subscription_status_column("pk"),
+                agent_count=agent_count_column("pk"),
             )
         )
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
-    ) -> tuple[QuerySet[Any], bool]:
+    def search_other(self, queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
         """Find a user by exact id or by email in any case, using the two indexes."""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        # Django's `=email` would compare UPPER(email), which the lower(email) index cannot serve.
-        matches = queryset.alias(email_lower=Lower("email")).filter(
-            Q(pk=term) | Q(email_lower=term.lower())
-        )
-        return matches, False
+        return queryset.filter(Q(pk=term) | email_is(term))
 
     @admin.display(description="plan")
     def plan(self, user: StackUser) -> str:
@@ -145,15 +116,5 @@ class StackUserAdmin(StaffPermissionsAdmin, LargeTableAdmin):
     def agents(self, user: StackUser) -> int:
         return int(getattr(user, "agent_count", 0))
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        context = dict(extra_context or {})
-        user = self.get_object(request, unquote(object_id))
-        if user is not None:
-            context["user_page"] = user_panels(user)
-        return super().change_view(request, object_id, form_url, context)
+    def change_panels(self, request: HttpRequest, obj: StackUser) -> dict[str, Any]:
+        return {"user_page": user_panels(obj)}

@@ -8,9 +8,7 @@ limits, 30 days of usage, recent conversations, integrations (secrets masked) an
 audit trail. Every change goes through `agents.services`, with the staff member as actor.
 """
 
-import contextlib
 import datetime as dt
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -18,8 +16,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import DateTimeField, OuterRef, Q, QuerySet, Subquery, TextField, Value
-from django.db.models.functions import Cast, Coalesce, Greatest, Lower
+from django.db.models import DateTimeField, Q, QuerySet
+from django.db.models.functions import Cast, Greatest
 from django.http import (
     Http404,
     HttpRequest,
@@ -34,21 +32,35 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.timezone import localtime
 
-from accounts.models import StackUser
+from accounts.selectors import user_ids_with_email
 from agents import services
 from agents.handles import handle_problem
 from agents.models import A1Agent, AgentStatus, App
-from agents.selectors import agent_counts_for_owner
+from agents.selectors import agent_counts_for_owner, handle_is
 from audit.actors import Actor
 from audit.selectors import audit_entries_for_agent
-from billing.models import PlanId, UserSubscription
-from billing.selectors import agent_limits_for
-from console.admin_base import LargeTableAdmin, StaffPermissionsAdmin
-from conversations.models import AgentConversation
+from billing.models import PlanId
+from billing.selectors import (
+    agent_limits_for,
+    on_plan,
+    plan_id_of,
+    subscription_of_user,
+    user_plan_id_column,
+)
+from console.admin_base import (
+    ExactIdSearchAdmin,
+    LargeTableAdmin,
+    PanelsAdmin,
+    ReadOnlyAdmin,
+    StaffPermissionsAdmin,
+    as_uuid,
+)
+from conversations.selectors import conversations_of_agent, last_message_at_column
 from core.encryption import lookup_hash
 from core.errors import ServiceError
 from integrations.providers import config_masked
-from usage.models import AgentUsage
+from integrations.selectors import integrations_of_agent
+from usage.selectors import agent_usage_days, last_usage_day_column
 
 LIST_DEFERRED_FIELDS = (
     "email", "phone_number", "whatsapp_number", "onboarding_data", "settings", "description",
@@ -99,24 +111,17 @@ def usage_chart(days: list[tuple[dt.date, int]]) -> dict[str, Any]:
 
 def _usage_panel(agent: A1Agent) -> dict[str, Any]:
     today = timezone.now().date()
-    start = today - dt.timedelta(days=USAGE_DAYS - 1)
-    rows = AgentUsage.objects.filter(agent_id=agent.pk, date__gte=start, date__lte=today)
-    by_day = {row.date: row for row in rows}
-    days = [start + dt.timedelta(days=offset) for offset in range(USAGE_DAYS)]
-    messages_per_day = [
-        (day, (by_day[day].message_count or 0) if day in by_day else 0) for day in days
-    ]
-    totals = {
-        "messages": sum(row.message_count or 0 for row in by_day.values()),
-        "api_calls": sum(row.api_calls or 0 for row in by_day.values()),
-        "compute_seconds": sum(row.compute_seconds or 0 for row in by_day.values()),
-        "estimated_cost": sum((row.estimated_cost or 0 for row in by_day.values()), 0),
+    usage = agent_usage_days(agent.pk, start=today - dt.timedelta(days=USAGE_DAYS - 1), end=today)
+    return {
+        "chart": usage_chart(usage.messages_per_day),
+        "totals": usage,
+        "start": usage.start,
+        "end": usage.end,
     }
-    return {"chart": usage_chart(messages_per_day), "totals": totals, "start": start, "end": today}
 
 
 def _subscription_panel(agent: A1Agent) -> dict[str, Any]:
-    subscription = UserSubscription.objects.filter(user_id=agent.owner_id).first()
+    subscription = subscription_of_user(agent.owner_id)
     limits = agent_limits_for(subscription)
     counts = agent_counts_for_owner(agent.owner_id)
     if subscription is not None:
@@ -125,17 +130,10 @@ def _subscription_panel(agent: A1Agent) -> dict[str, Any]:
         change_url = None
     return {
         "subscription": subscription,
-        "plan": subscription.plan_id if subscription else PlanId.FREE,
+        "plan": plan_id_of(subscription),
         "limits": limits,
         "counts": counts,
-        "over_limit": not all(
-            limit == -1 or counts[scope] <= limit
-            for scope, limit in (
-                ("personal", limits.personal),
-                ("work", limits.work),
-                ("total", limits.total),
-            )
-        ),
+        "over_limit": bool(limits.exceeded(counts)),
         "change_url": change_url,
         "owner_url": reverse("admin:accounts_stackuser_change", args=(quote(agent.owner_id),)),
     }
@@ -143,17 +141,14 @@ def _subscription_panel(agent: A1Agent) -> dict[str, Any]:
 
 def support_panels(agent: A1Agent) -> dict[str, Any]:
     """What the agent page shows below the agent's own fields."""
-    conversations = AgentConversation.objects.filter(agent_id=agent.pk).order_by(
-        "-last_message_at", "-id"
-    )[:RECENT_CONVERSATIONS]
     integrations = [
         {"integration": integration, "settings": sorted(config_masked(integration.config).items())}
-        for integration in agent.integrations.order_by("provider")
+        for integration in integrations_of_agent(agent.pk)
     ]
     return {
         "billing": _subscription_panel(agent),
         "usage": _usage_panel(agent),
-        "conversations": list(conversations),
+        "conversations": list(conversations_of_agent(agent.pk)[:RECENT_CONVERSATIONS]),
         "integrations": integrations,
         "audit_entries": list(audit_entries_for_agent(agent.pk)[:AUDIT_ROWS]),
         "audit_url": reverse("admin:audit_auditentry_changelist") + f"?q={agent.pk}",
@@ -173,12 +168,7 @@ class OwnerPlanFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None:
             return queryset
-        if value == PlanId.FREE:
-            paying = UserSubscription.objects.exclude(plan_id=PlanId.FREE).values("user_id")
-            return queryset.exclude(owner_id__in=paying)
-        return queryset.filter(
-            owner_id__in=UserSubscription.objects.filter(plan_id=value).values("user_id")
-        )
+        return queryset.filter(on_plan(value, user_id_field="owner_id"))
 
 
 class AgentAdminForm(forms.ModelForm):
@@ -197,7 +187,7 @@ class AgentAdminForm(forms.ModelForm):
 
 
 @admin.register(A1Agent)
-class A1AgentAdmin(StaffPermissionsAdmin, LargeTableAdmin):
+class A1AgentAdmin(StaffPermissionsAdmin, LargeTableAdmin, ExactIdSearchAdmin, PanelsAdmin):
     staff_resource = "agent"
     form = AgentAdminForm
     change_form_template = "admin/agents/a1agent/change_form.html"
@@ -207,7 +197,7 @@ class A1AgentAdmin(StaffPermissionsAdmin, LargeTableAdmin):
     )  # fmt: skip
     list_filter = ("status", "agent_type", OwnerPlanFilter)
     list_select_related = ("app",)
-    search_fields = ("handle",)  # shows the search box; get_search_results does the work
+    search_fields = ("handle",)  # shows the search box; see search_other
     search_help_text = (
         "Exact handle (any case, with or without @), owner id, agent id or email address; "
         "otherwise part of the name."
@@ -229,49 +219,32 @@ class A1AgentAdmin(StaffPermissionsAdmin, LargeTableAdmin):
     # --- list ---------------------------------------------------------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[A1Agent]:
-        plan = UserSubscription.objects.filter(user_id=OuterRef("owner_id")).values("plan_id")
-        last_message = (
-            AgentConversation.objects.filter(agent_id=OuterRef("pk"))
-            .order_by("-last_message_at")
-            .values("last_message_at")
-        )
-        last_usage_day = (
-            AgentUsage.objects.filter(agent_id=OuterRef("pk")).order_by("-date").values("date")
-        )
         agents = super().get_queryset(request)
         match = request.resolver_match
         if match is not None and match.url_name == "agents_a1agent_changelist":
             # The list shows none of these: leave contact details encrypted, blobs unread.
             agents = agents.defer(*LIST_DEFERRED_FIELDS)
         return agents.annotate(
-            owner_plan=Coalesce(Subquery(plan[:1]), Value(PlanId.FREE), output_field=TextField()),
+            owner_plan=user_plan_id_column("owner_id"),
             # PostgreSQL's GREATEST skips NULLs: either kind of activity counts.
             last_activity_at=Greatest(
-                Subquery(last_message[:1]),
-                Cast(Subquery(last_usage_day[:1]), DateTimeField()),
+                last_message_at_column("pk"),
+                Cast(last_usage_day_column("pk"), DateTimeField()),
             ),
         )
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[A1Agent], search_term: str
-    ) -> tuple[QuerySet[A1Agent], bool]:
+    def search_other(self, queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
         """Exact matches through indexes first; only if none, part of the name."""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
         if "@" in term[1:]:
-            owners = StackUser.objects.alias(email_lower=Lower("email")).filter(
-                email_lower=term.lower()
-            )
-            matches = Q(email_hash=lookup_hash(term)) | Q(owner_id__in=owners.values("id"))
-            return queryset.filter(matches), False
-        exact = Q(handle_lower=term.removeprefix("@").lower()) | Q(owner_id=term)
-        with contextlib.suppress(ValueError):
-            exact |= Q(pk=uuid.UUID(term))
-        found = queryset.alias(handle_lower=Lower("handle")).filter(exact)
+            matches = Q(email_hash=lookup_hash(term)) | Q(owner_id__in=user_ids_with_email(term))
+            return queryset.filter(matches)
+        exact = handle_is(term.removeprefix("@")) | Q(owner_id=term)
+        if (agent_id := as_uuid(term)) is not None:
+            exact |= Q(pk=agent_id)
+        found = queryset.filter(exact)
         if found.exists():
-            return found, False
-        return queryset.filter(name__icontains=term), False
+            return found
+        return queryset.filter(name__icontains=term)
 
     @admin.display(description="handle", ordering="handle")
     def at_handle(self, agent: A1Agent) -> str:
@@ -396,26 +369,16 @@ class A1AgentAdmin(StaffPermissionsAdmin, LargeTableAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        context = dict(extra_context or {})
-        agent = self.get_object(request, unquote(object_id))
-        if agent is not None:
-            context["support"] = support_panels(agent)
-            context["lifecycle"] = {
-                "can_pause": self.staff_may(request, "pause"),
-                "can_resume": self.staff_may(request, "resume"),
-                "can_archive": self.staff_may(request, "archive"),
-                "can_rotate": self.staff_may(request, "rotate_key"),
-                "is_active": agent.status == AgentStatus.ACTIVE,
-                "is_archived": agent.status == AgentStatus.ARCHIVED,
-            }
-        return super().change_view(request, object_id, form_url, context)
+    def change_panels(self, request: HttpRequest, obj: A1Agent) -> dict[str, Any]:
+        lifecycle = {
+            "can_pause": self.staff_may(request, "pause"),
+            "can_resume": self.staff_may(request, "resume"),
+            "can_archive": self.staff_may(request, "archive"),
+            "can_rotate": self.staff_may(request, "rotate_key"),
+            "is_active": obj.status == AgentStatus.ACTIVE,
+            "is_archived": obj.status == AgentStatus.ARCHIVED,
+        }
+        return {"support": support_panels(obj), "lifecycle": lifecycle}
 
     def changeform_view(
         self,
@@ -486,7 +449,7 @@ class A1AgentAdmin(StaffPermissionsAdmin, LargeTableAdmin):
 
 
 @admin.register(App)
-class AppAdmin(StaffPermissionsAdmin, LargeTableAdmin):
+class AppAdmin(ReadOnlyAdmin, ExactIdSearchAdmin):
     """Apps, read-only: keys are rotated from the agent's page; hashes are never shown."""
 
     staff_resource = "app"
@@ -494,18 +457,11 @@ class AppAdmin(StaffPermissionsAdmin, LargeTableAdmin):
     list_display = ("id", "key_prefix", "status", "agent", "key_created_at", "created_at")
     list_filter = ("status",)
     search_fields = ("=id", "=key_prefix")
+    id_search_fields = ("pk",)
     list_select_related = ("agent",)
     fields = ("id", "agent", "key_prefix", "status", "key_created_at", "created_at", "updated_at")
     readonly_fields = fields
     ordering = ("id",)  # the primary key's index; apps are found from their agent
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[App], search_term: str
-    ) -> tuple[QuerySet[App], bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        try:
-            return queryset.filter(pk=uuid.UUID(term)), False
-        except ValueError:
-            return queryset.filter(key_prefix=term.removesuffix("…")), False
+    def search_other(self, queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
+        return queryset.filter(key_prefix=term.removesuffix("…"))

@@ -1,0 +1,19 @@
+"""Reads of the user mirror."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
+
+from accounts.models import StackUser
+
+
+def email_is(email: str) -> Exact:
+    """A condition on users: the email is this one, in any case, through the lower(email)
+    index (`email__iexact` would compare UPPER() values, which that index cannot serve)."""
+    return Exact(Lower("email"), email.lower())
+
+
+def user_ids_with_email(email: str) -> QuerySet[StackUser, Any]:
+    return StackUser.objects.filter(email_is(email)).values("id")
