@@ -46,12 +46,7 @@ def subscription_overview(user_id: str, agent_counts: dict[str, int]) -> Subscri
     subscription = UserSubscription.objects.filter(user_id=user_id).first()
     plan = plan_get(subscription.plan_id if subscription else PlanId.FREE)
     limits = agent_limits_for(subscription)
-    over = [
-        scope
-        for scope, limit in (("personal", limits.personal), ("work", limits.work),
-                             ("total", limits.total))
-        if not AgentLimits.allows(limit, agent_counts[scope])
-    ]  # fmt: skip
+    over = limits.exceeded(agent_counts)
     past_due_since = subscription.past_due_since if subscription else None
     month = current_month()
     return SubscriptionOverview(
