@@ -53,11 +53,7 @@ def plan_get(plan_id: str) -> SubscriptionPlan:
 
 def plan_for_user(user_id: str) -> SubscriptionPlan:
     """The user's plan: their subscription's, or free without one (`rules.plan_of_user_sql`)."""
-    plan_id = (
-        UserSubscription.objects.filter(user_id=user_id).values_list("plan_id", flat=True).first()
-        or PlanId.FREE
-    )
-    return plan_get(plan_id)
+    return plan_get(plan_id_of(subscription_of_user(user_id)))
 
 
 def agent_limits_for(subscription: UserSubscription | None) -> AgentLimits:

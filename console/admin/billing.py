@@ -14,6 +14,7 @@ from djstripe.models import APIKey
 from audit.actors import Actor
 from billing.models import (
     BillingEvent,
+    BillingEventType,
     StripePendingCancellation,
     SubscriptionPlan,
     UserSubscription,
@@ -32,17 +33,13 @@ from console.admin_base import (
     StaffPermissionsAdmin,
 )
 from console.admin_widgets import CompactTextAdmin
-from invoicing.stripe_events import HANDLED_EVENTS
 
 # dj-stripe's admin would store a Stripe API key in the database; we never store one (see
 # invoicing.djstripe_accounts). dj-stripe comes first in INSTALLED_APPS, so its admin is loaded.
 admin.site.unregister(APIKey)
 
 # Every event type the ledger holds: staff changes, the monthly close, Stripe's events.
-LEDGER_EVENT_TYPES = (
-    "plan_changed", "limits_overridden", "subscription_cancelled", "usage_period_closed",
-    *sorted(HANDLED_EVENTS),
-)  # fmt: skip
+LEDGER_EVENT_TYPES = tuple(BillingEventType.values)
 
 
 @admin.register(SubscriptionPlan)
