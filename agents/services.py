@@ -203,45 +203,42 @@ def agent_update(*, agent: A1Agent, actor: Actor = SYSTEM, **changes: Any) -> A1
     return agent
 
 
+def _move_status(agent: A1Agent, *, to: str, action: str, actor: Actor) -> A1Agent:
+    """Move the locked agent to status `to`, saved and recorded in the audit trail; an agent
+    already there is returned as it is. The caller has locked it and checked the move."""
+    if agent.status == to:
+        return agent
+    before = _snapshot(agent)
+    agent.status = to
+    agent.save(update_fields=["status", "updated_at"])
+    _record(agent, actor=actor, action=action, before=before, after=_snapshot(agent))
+    return agent
+
+
 @transaction.atomic
 def agent_pause(*, agent: A1Agent, actor: Actor = SYSTEM) -> A1Agent:
     """Stop the agent: its app's usage and messages are refused and it accrues no billing."""
     agent = _locked(agent)
-    if agent.status == AgentStatus.PAUSED:
-        return agent
     if agent.status == AgentStatus.ARCHIVED:
         raise InvalidStatusTransition("An archived agent cannot be paused; resume it first.")
-    before = _snapshot(agent)
-    agent.status = AgentStatus.PAUSED
-    agent.save(update_fields=["status", "updated_at"])
-    _record(agent, actor=actor, action="agent.paused", before=before, after=_snapshot(agent))
-    return agent
+    return _move_status(agent, to=AgentStatus.PAUSED, action="agent.paused", actor=actor)
 
 
 @transaction.atomic
 def agent_resume(*, agent: A1Agent, actor: Actor = SYSTEM) -> A1Agent:
     """Make a paused or archived agent active again, if the owner's plan has room for it."""
     subscription, agent = _locked_with_subscription(agent, actor=actor)
-    if agent.status == AgentStatus.ACTIVE:
-        return agent
-    _ensure_room_for(subscription, agent_type=agent.agent_type, excluding_agent_id=agent.pk)
-    before = _snapshot(agent)
-    agent.status = AgentStatus.ACTIVE
-    agent.save(update_fields=["status", "updated_at"])
-    _record(agent, actor=actor, action="agent.resumed", before=before, after=_snapshot(agent))
-    return agent
+    if agent.status != AgentStatus.ACTIVE:
+        _ensure_room_for(subscription, agent_type=agent.agent_type, excluding_agent_id=agent.pk)
+    return _move_status(agent, to=AgentStatus.ACTIVE, action="agent.resumed", actor=actor)
 
 
 @transaction.atomic
 def agent_archive(*, agent: A1Agent, actor: Actor = SYSTEM) -> A1Agent:
     """Archive the agent: it keeps its data, stops working and frees its slot in the plan."""
-    agent = _locked(agent)
-    if agent.status != AgentStatus.ARCHIVED:
-        before = _snapshot(agent)
-        agent.status = AgentStatus.ARCHIVED
-        agent.save(update_fields=["status", "updated_at"])
-        _record(agent, actor=actor, action="agent.archived", before=before, after=_snapshot(agent))
-    return agent
+    return _move_status(
+        _locked(agent), to=AgentStatus.ARCHIVED, action="agent.archived", actor=actor
+    )
 
 
 @transaction.atomic
