@@ -1,43 +1,19 @@
 """Plan limits hold when requests race: each thread has its own database connection."""
 
-import threading
 from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from agents.models import A1Agent
 from billing.models import UserSubscription
+from tests.concurrency import race
 from tests.factories import AgentFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_plans")]
 
 Headers = Callable[..., dict[str, str]]
-
-
-def race(requests: list[Callable[[], int]]) -> Counter[int]:
-    """Run the callables at the same moment, one thread each; count their status codes."""
-    barrier = threading.Barrier(len(requests))
-    results: list[int] = []
-    lock = threading.Lock()
-
-    def run(request: Callable[[], int]) -> None:
-        try:
-            barrier.wait()
-            status = request()
-            with lock:
-                results.append(status)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(request,)) for request in requests]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return Counter(results)
 
 
 def creator(headers: dict[str, str], handle: str, agent_type: str) -> Callable[[], int]:
@@ -52,7 +28,7 @@ def test_racing_creates_for_a_new_free_user_let_exactly_two_win(owner_headers: H
     headers = owner_headers("racer")
     requests = [creator(headers, f"racer_{n}", "personal" if n % 2 else "work") for n in range(16)]
 
-    statuses = race(requests)
+    statuses = Counter(race(requests))
 
     assert statuses == Counter({201: 2, 403: 14})
     assert Counter(
@@ -70,7 +46,7 @@ def test_racing_creates_respect_the_total_limit(owner_headers: Headers) -> None:
     )
     headers = owner_headers("racer")
 
-    statuses = race([creator(headers, f"racer_{n}", "personal") for n in range(12)])
+    statuses = Counter(race([creator(headers, f"racer_{n}", "personal") for n in range(12)]))
 
     assert statuses == Counter({201: 3, 403: 9})
     assert A1Agent.objects.filter(owner_id="racer").count() == 3
@@ -90,7 +66,7 @@ def test_racing_resumes_of_archived_agents_cannot_exceed_the_limit(
             APIClient().post(f"/api/v1/agents/{agent_id}/resume/", **headers).status_code
         )
 
-    statuses = race([resumer(agent.pk) for agent in archived])
+    statuses = Counter(race([resumer(agent.pk) for agent in archived]))
 
     assert statuses == Counter({200: 1, 403: 5})
     assert A1Agent.objects.filter(owner_id="racer", status="active").count() == 1
@@ -102,7 +78,7 @@ def test_racing_creates_with_the_same_handle_let_one_win(owner_headers: Headers)
         for n in range(8)
     ]
 
-    statuses = race(requests)
+    statuses = Counter(race(requests))
 
     assert statuses == Counter({201: 1, 400: 7})
     assert A1Agent.objects.count() == 1
@@ -132,7 +108,7 @@ def test_racing_resume_and_retype_of_an_archived_agent_cannot_exceed_the_type_li
             body = {"agent_type": "personal"}
             return int(APIClient().patch(url, body, format="json", **headers).status_code)
 
-        statuses = race([resume, retype])
+        statuses = Counter(race([resume, retype]))
 
         assert statuses == Counter({200: 1, 403: 1})
         active = A1Agent.objects.filter(owner_id="racer").exclude(status="archived")

@@ -1,46 +1,22 @@
 """Retries that race stay idempotent: each thread has its own database connection."""
 
 import datetime as dt
-import threading
 from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from agents.models import A1Agent
 from agents.services import agent_create
 from conversations.models import AgentConversation, Message
+from tests.concurrency import race
 from tests.factories import ConversationFactory
 from usage.models import AgentUsage, UserMonthlyUsage
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("default_plans")]
 
 RETRIES = 8
-
-
-def race(requests: list[Callable[[], tuple[int, str]]]) -> list[tuple[int, str]]:
-    """Run the callables at the same moment, one thread each; return what each answered."""
-    barrier = threading.Barrier(len(requests))
-    results: list[tuple[int, str]] = []
-    lock = threading.Lock()
-
-    def run(request: Callable[[], tuple[int, str]]) -> None:
-        try:
-            barrier.wait()
-            result = request()
-            with lock:
-                results.append(result)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(request,)) for request in requests]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def app_agent() -> tuple[A1Agent, dict[str, str]]:

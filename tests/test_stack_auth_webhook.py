@@ -8,14 +8,12 @@ import io
 import json
 import secrets
 import string
-import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
 from svix.webhooks import Webhook
@@ -23,6 +21,7 @@ from svix.webhooks import Webhook
 from accounts.models import StackAuthWebhookMessage, StackUser
 from agents.models import A1Agent
 from billing.models import BillingEvent, SubscriptionStatus, UserSubscription
+from tests.concurrency import race
 from tests.factories import AgentFactory, SubscriptionFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls_auth")]
@@ -307,29 +306,6 @@ def test_a_fractional_svix_timestamp_accepted_by_svix_is_accepted(client: Client
 
     assert response.status_code == 200
     assert email_of("user_1") == "a@x.io"
-
-
-def race(requests: list[Callable[[], Any]]) -> list[Any]:
-    """Run the callables at the same moment, one thread (one connection) each."""
-    barrier = threading.Barrier(len(requests))
-    results: list[Any] = []
-    lock = threading.Lock()
-
-    def run(request: Callable[[], Any]) -> None:
-        try:
-            barrier.wait()
-            result = request()
-            with lock:
-                results.append(result)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(request,)) for request in requests]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from agents.models import A1Agent
 from agents.services import agent_create
 from billing.models import SubscriptionPlan, UserSubscription
+from tests.concurrency import race
 from usage.models import AgentUsage, UsageEventId, UserMonthlyUsage
 from usage.services import usage_record_message
 
@@ -321,27 +322,6 @@ def test_record_message_refuses_to_run_outside_a_transaction(app: Any) -> None:
 
 
 # The race tests need committed data and threads with their own connections.
-
-
-def race(calls: list[Callable[[], Any]]) -> list[Any]:
-    import threading
-
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = []
-
-    def run(call: Callable[[], Any]) -> None:
-        try:
-            barrier.wait()
-            results.append(call())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)
