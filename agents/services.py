@@ -27,7 +27,7 @@ from agents.models import A1Agent, AgentStatus, App
 from agents.selectors import agent_counts_for_owner
 from audit.actors import SYSTEM, Actor
 from audit.models import TargetType
-from audit.services import audit_changes, audit_diff, audit_record_many
+from audit.services import AuditedModel, audit_changes, audit_diff, audit_record_many
 from billing.models import UserSubscription
 from billing.selectors import AgentLimits, agent_limits_for
 from billing.services import subscription_lock_for_user
@@ -48,8 +48,8 @@ REDACTED_FIELDS = frozenset(
 )
 
 
-def _snapshot(agent: A1Agent) -> dict[str, Any]:
-    return {field: getattr(agent, field) for field in AUDITED_FIELDS}
+AGENT_TRAIL = AuditedModel(TargetType.AGENT, AUDITED_FIELDS, REDACTED_FIELDS)
+_snapshot = AGENT_TRAIL.snapshot
 
 
 def _record(
@@ -58,16 +58,14 @@ def _record(
     actor: Actor,
     action: str,
     before: dict[str, Any],
-    after: dict[str, Any],
+    after: dict[str, Any] | None = None,
 ) -> None:
-    audit_diff(
+    AGENT_TRAIL.record(
+        agent,
         actor=actor,
         action=action,
-        target_type=TargetType.AGENT,
-        target_id=agent.pk,
         before=before,
         after=after,
-        redacted=REDACTED_FIELDS,
         agent_id=agent.pk,
         owner_id=agent.owner_id,
     )
@@ -199,7 +197,7 @@ def agent_update(*, agent: A1Agent, actor: Actor = SYSTEM, **changes: Any) -> A1
     if "email" in changes:
         agent.email_hash = lookup_hash(agent.email)
     _save_catching_taken_handle(agent)
-    _record(agent, actor=actor, action="agent.updated", before=before, after=_snapshot(agent))
+    _record(agent, actor=actor, action="agent.updated", before=before)
     return agent
 
 
@@ -211,7 +209,7 @@ def _move_status(agent: A1Agent, *, to: str, action: str, actor: Actor) -> A1Age
     before = _snapshot(agent)
     agent.status = to
     agent.save(update_fields=["status", "updated_at"])
-    _record(agent, actor=actor, action=action, before=before, after=_snapshot(agent))
+    _record(agent, actor=actor, action=action, before=before)
     return agent
 
 

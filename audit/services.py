@@ -3,6 +3,7 @@ transaction, never by views or signals."""
 
 import uuid
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -130,6 +131,46 @@ def audit_diff(
         changes=changes,
         context=context,
     )
+
+
+@dataclass(frozen=True)
+class AuditedModel:
+    """What the trail compares of one kind of row: its target type, the fields snapshot
+    before and after a change, and those recorded only as changed (personal data)."""
+
+    target_type: str
+    fields: tuple[str, ...]
+    redacted: frozenset[str] = frozenset()
+
+    def snapshot(self, row: Any) -> dict[str, Any]:
+        return {field: getattr(row, field) for field in self.fields}
+
+    def record(
+        self,
+        row: Any,
+        *,
+        actor: Actor,
+        action: str,
+        before: Mapping[str, Any],
+        after: Mapping[str, Any] | None = None,
+        agent_id: uuid.UUID | str | None = None,
+        owner_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> AuditEntry | None:
+        """Record what changed in `row` since the snapshot `before` (to `after`, by default
+        its snapshot now), in the caller's transaction; nothing when nothing did."""
+        return audit_diff(
+            actor=actor,
+            action=action,
+            target_type=self.target_type,
+            target_id=row.pk,
+            before=before,
+            after=self.snapshot(row) if after is None else after,
+            redacted=self.redacted,
+            agent_id=agent_id,
+            owner_id=owner_id,
+            context=context,
+        )
 
 
 def audit_record_many(entries: Iterable[Mapping[str, Any]]) -> int:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from audit.actors import SYSTEM, Actor, actor_coerce
 from audit.models import TargetType
-from audit.services import audit_diff
+from audit.services import AuditedModel, audit_diff
 from billing.models import (
     BillingEvent,
     BillingEventType,
@@ -39,9 +39,9 @@ AUDITED_SUBSCRIPTION_FIELDS = (
 )  # fmt: skip
 
 
-def subscription_snapshot(subscription: UserSubscription) -> dict[str, Any]:
-    """The audited fields of a subscription, to diff before and after a change."""
-    return {field: getattr(subscription, field) for field in AUDITED_SUBSCRIPTION_FIELDS}
+SUBSCRIPTION_TRAIL = AuditedModel(TargetType.SUBSCRIPTION, AUDITED_SUBSCRIPTION_FIELDS)
+# The audited fields of a subscription, to diff before and after a change.
+subscription_snapshot = SUBSCRIPTION_TRAIL.snapshot
 
 
 def subscription_audit(
@@ -53,16 +53,10 @@ def subscription_audit(
     context: dict[str, Any] | None = None,
 ) -> None:
     """Record what changed in the subscription since `before` (nothing if nothing did)."""
-    audit_diff(
-        actor=actor,
-        action=action,
-        target_type=TargetType.SUBSCRIPTION,
-        target_id=subscription.pk,
-        before=before,
-        after=subscription_snapshot(subscription),
-        owner_id=subscription.user_id,
-        context=context,
-    )
+    SUBSCRIPTION_TRAIL.record(
+        subscription, actor=actor, action=action, before=before,
+        owner_id=subscription.user_id, context=context,
+    )  # fmt: skip
 
 
 def subscription_lock_for_user(*, user_id: str, actor: Actor = SYSTEM) -> UserSubscription:
