@@ -1,6 +1,7 @@
 """Compare gunicorn WORKERSxTHREADS settings in interleaved rounds, on the bench's data.
 
     .venv/bin/python bench/gunicorn_configs.py [--configs 2x4,4x2,3x2,3x1,2x2] [--rounds 3]
+        [--server async|gthread]
 
 Run `make bench` first: this reuses its database (an owner with ten agents). Each round
 starts every configuration in turn and measures, under `--clients` connections, an owner's
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--duration", type=float, default=5)
+    parser.add_argument("--server", choices=http_load.SERVERS, default="async")
     arguments = parser.parse_args()
     configs = [_config(text) for text in arguments.configs.split(",")]
 
@@ -57,7 +59,7 @@ def main() -> None:
         for workers, threads in order:
             config = (workers, threads)
             server = http_load.start_gunicorn(
-                ingest.free_port(), workers, threads, dict(os.environ)
+                ingest.free_port(), workers, threads, dict(os.environ), arguments.server
             )
             try:
                 http_load.get(server, "/api/v1/agents/", owner, clients, 2)
@@ -80,8 +82,9 @@ def main() -> None:
             )
     stack_auth.stop()
 
-    print(f"\ngunicorn configurations, {clients} clients, {arguments.rounds} interleaved rounds "
-          f"of {seconds:g} s: requests/s as median (best), p99 median\n")  # fmt: skip
+    print(f"\ngunicorn {arguments.server} configurations, {clients} clients, "
+          f"{arguments.rounds} interleaved rounds of {seconds:g} s: requests/s as median "
+          "(best), p99 median\n")  # fmt: skip
     print("| workers x threads | " + " | ".join(MEASURES) + " | workers' peak RSS, sum |")
     print("| --- |" + " ---: |" * (len(MEASURES) + 1))
     for config in configs:
