@@ -23,7 +23,6 @@ Refusals, in the API's error shape, each closing the connection:
 """
 
 import asyncio
-import contextvars
 import functools
 import io
 import json
@@ -241,10 +240,9 @@ class BufferedWSGI:
         watcher = loop.create_task(_watch_disconnect(receive, gone))
         exchange = Exchange(self.wsgi, environ, loop, send, gone, limits.body_timeout)
         try:
-            # A fresh context per request: nothing set by one request is seen by the next.
-            reply = await loop.run_in_executor(
-                self.executor, contextvars.Context().run, exchange.run
-            )
+            # In the thread's own context, as under gthread: Django keeps per-thread state
+            # there (each thread's cache clients and their Redis connections, for one).
+            reply = await loop.run_in_executor(self.executor, exchange.run)
         finally:
             watcher.cancel()
         if reply is not None:
