@@ -19,8 +19,12 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from a1zap.server import RESPONSE_BUFFER_BYTES
 from agents.services import agent_create
+from conversations.models import Message
+from tests.factories import ConversationFactory
 from tests.live_server import LiveServer, database_url
+from tests.stack_auth import StackAuthFake
 from usage.models import AgentUsage
 
 WORKERS, THREADS = 2, 2
@@ -30,11 +34,14 @@ APPLICATION = "a1zap-slow-clients"
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(django_db_setup: None, stack_auth_server: StackAuthFake,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:  # fmt: skip
     """The server as configured by default (request timeouts of 10 s and 30 s)."""
     running = LiveServer(
         {"WORKERS": str(WORKERS), "THREADS": str(THREADS),
-         "DATABASE_URL": database_url(application_name=APPLICATION)},
+         "DATABASE_URL": database_url(application_name=APPLICATION),
+         "STACK_AUTH_API_URL": stack_auth_server.base_url,
+         "STACK_AUTH_PROJECT_ID": stack_auth_server.project_id},
         tmp_path_factory.mktemp("server") / "gunicorn.log",
     )  # fmt: skip
     try:
@@ -298,3 +305,29 @@ def test_each_request_closes_its_connection_when_none_are_kept(strict: LiveServe
     while server_connections(f"{APPLICATION}-strict") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert server_connections(f"{APPLICATION}-strict") == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("default_plans")
+def test_a_response_larger_than_the_buffer_is_streamed_whole(
+    server: LiveServer, stack_auth: StackAuthFake
+) -> None:
+    conversation = ConversationFactory(agent__owner_id="owner_stream")
+    contents = [f"{number:06d} " + "x" * 993 for number in range(2 * RESPONSE_BUFFER_BYTES // 1000)]
+    Message.objects.bulk_create(
+        Message(conversation=conversation, agent=conversation.agent, role="user", content=content)
+        for content in contents
+    )
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request(
+        "GET", f"/api/v1/conversations/{conversation.id}/export/?format=jsonl",
+        headers={"x-stack-access-token": stack_auth.token("owner_stream")},
+    )  # fmt: skip
+    response = conn.getresponse()
+    payload = response.read()
+    conn.close()
+
+    assert response.status == 200
+    assert response.getheader("Transfer-Encoding") == "chunked"  # passed on as it came
+    exported = [json.loads(line)["content"] for line in payload.decode().splitlines()]
+    assert sorted(exported) == contents
