@@ -126,6 +126,51 @@ def start_gunicorn(port: int, workers: int, threads: int, env: dict[str, str],
     raise SystemExit("gunicorn did not start within 60 s")
 
 
+@dataclass(frozen=True)
+class FreshResult:
+    """Requests sent at once, each on a new connection (what a load balancer's check sees)."""
+
+    asked: int
+    latencies_ms: list[float]
+    timeout_s: float
+
+    def __str__(self) -> str:
+        if not self.latencies_ms:
+            return f"**0 of {self.asked} answered within {self.timeout_s:g} s**"
+        answered = len(self.latencies_ms)
+        flag = "**" if answered < self.asked else ""
+        return (
+            f"{flag}{answered} of {self.asked} answered within {self.timeout_s:g} s{flag}, "
+            f"p50 {statistics.median(self.latencies_ms):,.1f} ms, "
+            f"slowest {max(self.latencies_ms):,.1f} ms"
+        )
+
+
+def fresh_gets(server: Server, path: str, count: int, timeout: float) -> FreshResult:
+    """GET `path` `count` times at once, each on a new connection, waiting at most `timeout`."""
+    latencies: list[float] = []
+
+    def one() -> None:
+        started = time.perf_counter()
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+        except OSError:
+            return
+        if response.status == 200:
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return FreshResult(count, latencies, timeout)
+
+
 @contextlib.contextmanager
 def stalled_uploads(server: Server, count: int) -> Iterator[None]:
     """Hold `count` connections that announce a 100 kB body and send one byte of it."""
