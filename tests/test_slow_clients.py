@@ -312,7 +312,7 @@ def test_each_request_closes_its_connection_when_none_are_kept(strict: LiveServe
 def test_a_response_larger_than_the_buffer_is_streamed_whole(
     server: LiveServer, stack_auth: StackAuthFake
 ) -> None:
-    conversation = ConversationFactory(agent__owner_id="owner_stream")
+    conversation = ConversationFactory.create(agent__owner_id="owner_stream")
     contents = [f"{number:06d} " + "x" * 993 for number in range(2 * RESPONSE_BUFFER_BYTES // 1000)]
     Message.objects.bulk_create(
         Message(conversation=conversation, agent=conversation.agent, role="user", content=content)
