@@ -128,7 +128,9 @@ def event(event_id: str) -> bytes:
 def server_connections(application: str) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [application]
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name = %s AND datname = current_database()",
+            [application],
         )
         return int(cursor.fetchone()[0])
 
