@@ -35,9 +35,11 @@ migrate: install
 collectstatic: install
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
 
+# a1zap/gunicorn_conf.py is production's configuration too: each worker's event loop takes
+# requests whole (slow clients hold no thread), then runs them on THREADS threads.
 run: migrate collectstatic
-	$(BIN)/gunicorn a1zap.wsgi:application --bind $(HOST):$(PORT) \
-		--workers $(WORKERS) --threads $(THREADS) --access-logfile -
+	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) THREADS=$(THREADS) \
+		$(BIN)/gunicorn -c a1zap/gunicorn_conf.py
 
 test: install-dev
 	@DJANGO_SETTINGS_MODULE=a1zap.settings.test $(BIN)/python manage.py ensure_database --check

@@ -1,11 +1,13 @@
 """Compare gunicorn WORKERSxTHREADS settings in interleaved rounds, on the bench's data.
 
     .venv/bin/python bench/gunicorn_configs.py [--configs 2x4,4x2,3x2,3x1,2x2] [--rounds 3]
+        [--servers async,gthread]
 
 Run `make bench` first: this reuses its database (an owner with ten agents). Each round
 starts every configuration in turn and measures, under `--clients` connections, an owner's
 `GET /api/v1/agents/` (CPU in Python), single usage events through the API (waiting on
-PostgreSQL's commits) and `GET /healthz`. Rounds interleave the configurations so that
+PostgreSQL's commits) and `GET /healthz`, for each server of `--servers` (`async` as
+`make run` serves, `gthread` as before). Rounds interleave the configurations so that
 other work on the machine slows them all alike; the table shows the median and the best
 round of each. A benchmark: it measures and prints, it asserts nothing.
 """
@@ -25,6 +27,8 @@ from bench import dataset, http_load  # noqa: E402
 from bench import usage_ingest as ingest  # noqa: E402
 from bench.run import AGENTS_PER_OWNER, _config, _env, _log  # noqa: E402
 
+# A server ("async", "gthread") with its workers and threads.
+Variant = tuple[str, int, int]
 MEASURES = ("GET /api/v1/agents/", "POST one usage event", "GET /healthz")
 
 
@@ -34,8 +38,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--duration", type=float, default=5)
+    parser.add_argument(
+        "--servers", default="async", help="comma-separated: async (as make run), gthread (before)"
+    )
     arguments = parser.parse_args()
-    configs = [_config(text) for text in arguments.configs.split(",")]
+    servers = arguments.servers.split(",")
+    if not set(servers) <= set(http_load.SERVERS):
+        parser.error(f"--servers: one of {', '.join(http_load.SERVERS)}")
+    configs = [(server, *_config(text)) for text in arguments.configs.split(",")
+               for server in servers]  # fmt: skip
 
     from tests.stack_auth import StackAuthFake
 
@@ -48,16 +59,16 @@ def main() -> None:
     owner = {"x-stack-access-token": stack_auth.token(dataset.owner_with_agents(AGENTS_PER_OWNER),
                                                       exp_in=3600)}  # fmt: skip
     _, key = ingest.new_agent(f"bench-configs-{uuid.uuid4().hex[:8]}")
-    rates: dict[tuple[int, int], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    p99: dict[tuple[int, int], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    memory: dict[tuple[int, int], float] = defaultdict(float)
+    rates: dict[Variant, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    p99: dict[Variant, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    memory: dict[Variant, float] = defaultdict(float)
     clients, seconds = arguments.clients, arguments.duration
     for round_number in range(arguments.rounds):
         order = configs if round_number % 2 == 0 else list(reversed(configs))
-        for workers, threads in order:
-            config = (workers, threads)
+        for config in order:
+            kind, workers, threads = config
             server = http_load.start_gunicorn(
-                ingest.free_port(), workers, threads, dict(os.environ)
+                ingest.free_port(), workers, threads, dict(os.environ), kind
             )
             try:
                 http_load.get(server, "/api/v1/agents/", owner, clients, 2)
@@ -75,14 +86,15 @@ def main() -> None:
                 rates[config][name].append(result.rate)
                 p99[config][name].append(result.p99_ms)
             _log(
-                f"round {round_number + 1}, {workers}x{threads}: "
+                f"round {round_number + 1}, {kind} {workers}x{threads}: "
                 + ", ".join(f"{name} {result.rate:,.0f}/s" for name, result in results.items())
             )
     stack_auth.stop()
 
-    print(f"\ngunicorn configurations, {clients} clients, {arguments.rounds} interleaved rounds "
-          f"of {seconds:g} s: requests/s as median (best), p99 median\n")  # fmt: skip
-    print("| workers x threads | " + " | ".join(MEASURES) + " | workers' peak RSS, sum |")
+    print(f"\ngunicorn configurations, {clients} clients, "
+          f"{arguments.rounds} interleaved rounds of {seconds:g} s: requests/s as median "
+          "(best), p99 median\n")  # fmt: skip
+    print("| server, workers x threads | " + " | ".join(MEASURES) + " | workers' peak RSS, sum |")
     print("| --- |" + " ---: |" * (len(MEASURES) + 1))
     for config in configs:
         cells = [
@@ -91,7 +103,9 @@ def main() -> None:
             for name in MEASURES
         ]
         print(
-            f"| {config[0]}x{config[1]} | " + " | ".join(cells) + f" | {memory[config]:,.0f} MiB |"
+            f"| {config[0]} {config[1]}x{config[2]} | "
+            + " | ".join(cells)
+            + f" | {memory[config]:,.0f} MiB |"
         )
 
 

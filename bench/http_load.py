@@ -1,20 +1,24 @@
-"""HTTP load for the benchmarks: gunicorn as `make run` starts it, wrk (or a Python client).
+"""HTTP load for the benchmarks: gunicorn as `make run` starts it (or the former gthread
+server, to compare), wrk (or a Python client).
 
 `wrk` (a C load generator, `apt-get install wrk`; `make bench` installs it) is preferred: on
 two cores a Python client competes with the server for CPU and caps what it can measure.
 Without wrk, a threaded http.client loop measures the same way, less precisely.
 """
 
+import contextlib
 import http.client
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,14 +86,33 @@ class Server:
             self.process.wait()
 
 
-def start_gunicorn(port: int, workers: int, threads: int, env: dict[str, str]) -> Server:
-    """Serve the project on `port` the way `make run` does, and wait until it answers."""
+SERVERS = ("async", "gthread")
+
+
+def gunicorn_command(
+    server: str, port: int, workers: int, threads: int
+) -> tuple[list[str], dict[str, str]]:
+    """The command and environment that serve the project: `async` as `make run` does
+    (a1zap/gunicorn_conf.py, without access log), `gthread` as it did before."""
+    gunicorn = str(ROOT / ".venv/bin/gunicorn")
+    if server == "async":
+        environment = {"HOST": "127.0.0.1", "PORT": str(port), "WORKERS": str(workers),
+                       "THREADS": str(threads), "ACCESS_LOG": ""}  # fmt: skip
+        return [gunicorn, "-c", "a1zap/gunicorn_conf.py", "--log-level", "warning"], environment
+    if server == "gthread":
+        return [gunicorn, "a1zap.wsgi:application", "--bind", f"127.0.0.1:{port}",
+                "--workers", str(workers), "--threads", str(threads), "--log-level", "warning",
+                "--no-control-socket"], {}  # fmt: skip
+    raise ValueError(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
+
+
+def start_gunicorn(port: int, workers: int, threads: int, env: dict[str, str],
+                   server: str = "async") -> Server:  # fmt: skip
+    """Serve the project on `port` with `server` (gunicorn_command); wait until it answers."""
+    command, environment = gunicorn_command(server, port, workers, threads)
     process = subprocess.Popen(  # noqa: S603 (our own gunicorn and arguments)
-        [str(ROOT / ".venv/bin/gunicorn"), "a1zap.wsgi:application", "--bind",
-         f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-         "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+        command, cwd=ROOT, env={**env, **environment}
+    )
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -101,6 +124,70 @@ def start_gunicorn(port: int, workers: int, threads: int, env: dict[str, str]) -
             time.sleep(0.2)
     process.kill()
     raise SystemExit("gunicorn did not start within 60 s")
+
+
+@dataclass(frozen=True)
+class FreshResult:
+    """Requests sent at once, each on a new connection (what a load balancer's check sees)."""
+
+    asked: int
+    latencies_ms: list[float]
+    timeout_s: float
+
+    def __str__(self) -> str:
+        if not self.latencies_ms:
+            return f"**0 of {self.asked} answered within {self.timeout_s:g} s**"
+        answered = len(self.latencies_ms)
+        flag = "**" if answered < self.asked else ""
+        return (
+            f"{flag}{answered} of {self.asked} answered within {self.timeout_s:g} s{flag}, "
+            f"p50 {statistics.median(self.latencies_ms):,.1f} ms, "
+            f"slowest {max(self.latencies_ms):,.1f} ms"
+        )
+
+
+def fresh_gets(server: Server, path: str, count: int, timeout: float) -> FreshResult:
+    """GET `path` `count` times at once, each on a new connection, waiting at most `timeout`."""
+    latencies: list[float] = []
+
+    def one() -> None:
+        started = time.perf_counter()
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+        except OSError:
+            return
+        if response.status == 200:
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return FreshResult(count, latencies, timeout)
+
+
+@contextlib.contextmanager
+def stalled_uploads(server: Server, count: int) -> Iterator[None]:
+    """Hold `count` connections that announce a 100 kB body and send one byte of it."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            sock.sendall(
+                b"POST /api/v1/usage/events/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"
+            )
+            sockets.append(sock)
+        time.sleep(0.5)
+        yield
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def wrk_available() -> bool:

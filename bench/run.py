@@ -1,7 +1,8 @@
 """Benchmark the project at scale and print one table, every row measured side by side.
 
     .venv/bin/python bench/run.py [--small-agents 1000] [--close-agents 20000]
-        [--admin-agents 100000] [--configs 4x2] [--duration 8] [--clients 16]
+        [--admin-agents 100000] [--configs 4x2] [--servers async,gthread] [--duration 8]
+        [--clients 16] [--stalled 16]
 
 `make bench` runs this (and installs wrk first). On its own database (BENCH_DATABASE_URL,
 default `a1zap_bench`, created and migrated if missing; its demo tables are emptied at the
@@ -12,10 +13,12 @@ start of every run) and its own Redis database (BENCH_CACHE_URL), in three stage
    timed at that size.
 2. It adds agents with usage up to `--close-agents`; the monthly close of last month is timed
    through Django and against one hand-written SQL aggregation of the same totals; then, for
-   each gunicorn `WORKERSxTHREADS` of `--configs`, under `--clients` concurrent connections:
-   `GET /healthz` (the framework floor), an owner's `GET /api/v1/agents/` and a page of 50
-   messages, usage ingestion through the API in batches of 1 and 1000 against the same
-   upserts in direct SQL, and the workers' peak memory.
+   each gunicorn `WORKERSxTHREADS` of `--configs` and each server of `--servers` (`async`, as
+   `make run` serves; `gthread`, gunicorn's threaded worker as before), under `--clients`
+   concurrent connections: `GET /healthz` (the framework floor), the same on new connections
+   while `--stalled` others announce a body and stall, an owner's `GET /api/v1/agents/` and
+   a page of 50 messages, usage ingestion through the API in batches of 1 and 1000 against
+   the same upserts in direct SQL, and the workers' peak memory.
 3. It adds agents without usage up to `--admin-agents`; the admin pages are timed again.
 
 The full-size run (about 10 minutes on two cores):
@@ -44,6 +47,8 @@ from bench import admin_pages, dataset, http_load, monthly_close  # noqa: E402
 from bench import usage_ingest as ingest  # noqa: E402
 
 AGENTS_PER_OWNER = 10
+# How long a health check behind stalled uploads may take before it counts as unanswered.
+STALLED_TIMEOUT = 10.0
 SMALL_SEED, CLOSE_SEED, ADMIN_SEED = 101, 102, 103
 # The development Fernet key: a few demo agents have encrypted contact details.
 BENCH_ENCRYPTION_KEY = "ZGV2LW9ubHktYTF6YXAtZmllbGQta2V5LTAwMDAwMDA="
@@ -110,14 +115,15 @@ def _events_per_second(work: list[Callable[[], int]], clients: int) -> tuple[int
     return done, done / seconds
 
 
-def http_rows(config: tuple[int, int], arguments: argparse.Namespace, owner_id: str,
-              conversation_id: str, token: str, full: bool) -> list[Row]:  # fmt: skip
-    """Load one gunicorn configuration; the ingestion floors only for the first (`full`)."""
+def http_rows(server_kind: str, config: tuple[int, int], arguments: argparse.Namespace,
+              owner_id: str, conversation_id: str, token: str,
+              full: bool) -> list[Row]:  # fmt: skip
+    """Load one server and configuration; the ingestion floors only for the first (`full`)."""
     workers, threads = config
-    name = f"gunicorn {workers}x{threads}, {arguments.clients} clients"
+    name = f"gunicorn {server_kind} {workers}x{threads}, {arguments.clients} clients"
     clients, seconds = arguments.clients, arguments.duration
     port = ingest.free_port()
-    server = http_load.start_gunicorn(port, workers, threads, dict(os.environ))
+    server = http_load.start_gunicorn(port, workers, threads, dict(os.environ), server_kind)
     rows: list[Row] = []
     try:
         idle_mib, _ = server.worker_memory_mib()
@@ -126,12 +132,18 @@ def http_rows(config: tuple[int, int], arguments: argparse.Namespace, owner_id: 
         http_load.get(server, "/api/v1/agents/", owner, clients, 3)
         health = http_load.get(server, "/healthz", {}, clients, seconds)
         _log(f"{name}: /healthz {health.rate:,.0f} req/s")
+        stalled = arguments.stalled
+        with http_load.stalled_uploads(server, stalled):
+            held = http_load.fresh_gets(server, "/healthz", clients, STALLED_TIMEOUT)
+        _log(f"{name}: /healthz behind {stalled} stalled uploads: {held}")
         agents = http_load.get(server, "/api/v1/agents/", owner, clients, seconds)
         messages_path = f"/api/v1/conversations/{conversation_id}/messages/"
         messages = http_load.get(server, messages_path, owner, clients, seconds)
         _log(f"{name}: agents {agents.rate:,.0f} req/s, messages {messages.rate:,.0f} req/s")
         rows += [
             Row("`GET /healthz` (framework floor)", name, _latency(health), "-", "-"),
+            Row(f"`GET /healthz`, {clients} new connections at once, while {stalled} uploads "
+                "stall (100 kB announced, 1 byte sent)", name, str(held), "-", "-"),
             Row(f"`GET /api/v1/agents/` ({AGENTS_PER_OWNER} agents, one owner)", name,
                 _latency(agents), _rate(health.rate), _ratio(agents.rate, health.rate)),
             Row("`GET /api/v1/conversations/{id}/messages/` (page of 50)", name,
@@ -229,7 +241,15 @@ def main() -> None:
         default="4x2",
         help="gunicorn WORKERSxTHREADS to compare, comma-separated (4x2, as make run)",
     )
+    parser.add_argument(
+        "--servers",
+        default="async",
+        help="servers to compare, comma-separated: async (as make run) and gthread (before)",
+    )
     parser.add_argument("--clients", type=int, default=16, help="concurrent connections (16)")
+    parser.add_argument(
+        "--stalled", type=int, default=16, help="stalled uploads held open in one row (16)"
+    )
     parser.add_argument("--duration", type=float, default=8, help="seconds per HTTP load (8)")
     parser.add_argument(
         "--single", type=int, default=2_000, help="events for direct SQL in batches of 1 (2,000)"
@@ -248,6 +268,10 @@ def main() -> None:
     if not sizes[0] <= sizes[1] <= sizes[2] or sizes[0] < AGENTS_PER_OWNER:
         parser.error("sizes must grow: --small-agents <= --close-agents <= --admin-agents")
     configs = [_config(text) for text in arguments.configs.split(",")]
+    servers = arguments.servers.split(",")
+    for server_kind in servers:
+        if server_kind not in http_load.SERVERS:
+            parser.error(f"--servers: one of {', '.join(http_load.SERVERS)}")
     started = time.perf_counter()
 
     from tests.stack_auth import StackAuthFake
@@ -309,8 +333,10 @@ def main() -> None:
     conversation_id = dataset.long_conversation(owner_id)
     token = stack_auth.token(owner_id, exp_in=3600)
     http: list[Row] = []
-    for index, config in enumerate(configs):
-        http += http_rows(config, arguments, owner_id, conversation_id, token, index == 0)
+    runs = [(server_kind, config) for config in configs for server_kind in servers]
+    for index, (server_kind, config) in enumerate(runs):
+        http += http_rows(server_kind, config, arguments, owner_id, conversation_id, token,
+                          index == 0)  # fmt: skip
 
     # Stage 3: many agents for the admin.
     _log(f"stage 3: up to {sizes[2]:,} agents (no usage)")

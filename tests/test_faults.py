@@ -1,17 +1,14 @@
 """Faults: the database or the cache goes away under a running server, then comes back.
 
-A real gunicorn serves the app, connected to PostgreSQL and Redis through TCP proxies that
-the test cuts and restores (the shared services keep running for every other test). While a
+The real server (gunicorn with a1zap/gunicorn_conf.py, as `make run` starts it) serves the app,
+connected to PostgreSQL and Redis through TCP proxies that the test cuts and restores (the
+shared services keep running for every other test). While a
 dependency is gone the server answers 503 with a code; afterwards it recovers by itself
 (health-checked persistent connections), and every write it acknowledged is in the database.
 """
 
 import http.client
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +18,7 @@ from django.conf import settings
 from django.db import connection
 
 from agents.services import agent_create
+from tests.live_server import LiveServer
 from tests.tcp_proxy import TcpProxy
 from usage.models import AgentUsage
 
@@ -61,32 +59,23 @@ def server(tmp_path: Any) -> Iterator[Server]:
     cache_location = settings.CACHES["default"]["LOCATION"]
     cache_db = cache_location.rsplit("/", 1)[-1]
     cache_proxy = TcpProxy(6379)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "a1zap.settings.base",
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}@127.0.0.1:{db_proxy.port}/{database['NAME']}"
-        ),
-        "CACHE_URL": f"redis://127.0.0.1:{cache_proxy.port}/{cache_db}",
-        "LOG_FORMAT": "text",
-    }
-    log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(  # noqa: S603 (our own gunicorn and arguments)
-        [sys.executable, "-m", "gunicorn", "a1zap.wsgi:application", "--bind",
-         f"127.0.0.1:{port}", "--workers", "1", "--threads", "2", "--timeout", "60"],
-        cwd=settings.BASE_DIR, env=environment, stdout=log, stderr=log,
-    )  # fmt: skip
-    running = Server(port, db_proxy, cache_proxy)
+    live = LiveServer(
+        {
+            "WORKERS": "1",
+            "THREADS": "2",
+            "DATABASE_URL": (
+                f"postgres://{database['USER']}@127.0.0.1:{db_proxy.port}/{database['NAME']}"
+            ),
+            "CACHE_URL": f"redis://127.0.0.1:{cache_proxy.port}/{cache_db}",
+        },
+        tmp_path / "gunicorn.log",
+    )
+    running = Server(live.port, db_proxy, cache_proxy)
     try:
         running.wait_until_ready()
         yield running
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+        live.stop()
         db_proxy.close()
         cache_proxy.close()
 

@@ -99,6 +99,11 @@ AXES_CLIENT_IP_CALLABLE = "core.client_address.client_ip_address"
 
 # Request bodies: the largest legitimate one is a batch of 1000 usage events (~200 KiB).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+# The server (a1zap/server.py) takes each request whole before a thread runs it: its headers
+# must arrive within REQUEST_HEADER_TIMEOUT seconds, then its body within REQUEST_BODY_TIMEOUT
+# (408 past either); a body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused (413) unread.
+REQUEST_HEADER_TIMEOUT = env.float("REQUEST_HEADER_TIMEOUT", default=10.0)
+REQUEST_BODY_TIMEOUT = env.float("REQUEST_BODY_TIMEOUT", default=30.0)
 
 # The seed gives a1_agents and user_subscriptions each a CHECK named `valid_status`.
 # PostgreSQL scopes CHECK names per table; Django's E032 assumes they are global. A real
