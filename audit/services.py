@@ -4,7 +4,7 @@ transaction, never by views or signals."""
 import uuid
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from django.db import connection
 
@@ -43,16 +43,23 @@ def audit_changes(
     return changes
 
 
+class EntryContext(TypedDict, total=False):
+    """Where a change belongs beside its target: the agent, the owner, and free context
+    (the reason, the request)."""
+
+    agent_id: uuid.UUID | str | None
+    owner_id: str | None
+    context: Mapping[str, Any] | None
+
+
 def _entry(
     *,
     actor: Actor,
     action: str,
     target_type: str,
     target_id: Any,
-    agent_id: uuid.UUID | str | None = None,
-    owner_id: str | None = None,
     changes: FieldChanges | None = None,
-    context: Mapping[str, Any] | None = None,
+    **where: Unpack[EntryContext],
 ) -> AuditEntry:
     return AuditEntry(
         actor_kind=actor.kind,
@@ -61,10 +68,10 @@ def _entry(
         action=action,
         target_type=target_type,
         target_id=str(target_id),
-        agent_id=agent_id,
-        owner_id=owner_id,
+        agent_id=where.get("agent_id"),
+        owner_id=where.get("owner_id"),
         changes=changes or {},
-        context=dict(context or {}),
+        context=dict(where.get("context") or {}),
     )
 
 
@@ -82,10 +89,8 @@ def audit_record(
     action: str,
     target_type: str,
     target_id: Any,
-    agent_id: uuid.UUID | str | None = None,
-    owner_id: str | None = None,
     changes: FieldChanges | None = None,
-    context: Mapping[str, Any] | None = None,
+    **where: Unpack[EntryContext],
 ) -> AuditEntry:
     """Record one change, in the caller's transaction."""
     _require_transaction()
@@ -94,10 +99,8 @@ def audit_record(
         action=action,
         target_type=target_type,
         target_id=target_id,
-        agent_id=agent_id,
-        owner_id=owner_id,
         changes=changes,
-        context=context,
+        **where,
     )
     entry.save(force_insert=True)
     return entry
@@ -112,9 +115,7 @@ def audit_diff(
     before: Mapping[str, Any],
     after: Mapping[str, Any],
     redacted: Collection[str] = (),
-    agent_id: uuid.UUID | str | None = None,
-    owner_id: str | None = None,
-    context: Mapping[str, Any] | None = None,
+    **where: Unpack[EntryContext],
 ) -> AuditEntry | None:
     """Record what changed from `before` to `after` (see `audit_changes`), in the caller's
     transaction; record nothing, and return None, when nothing did."""
@@ -126,10 +127,8 @@ def audit_diff(
         action=action,
         target_type=target_type,
         target_id=target_id,
-        agent_id=agent_id,
-        owner_id=owner_id,
         changes=changes,
-        context=context,
+        **where,
     )
 
 
@@ -153,9 +152,7 @@ class AuditedModel:
         action: str,
         before: Mapping[str, Any],
         after: Mapping[str, Any] | None = None,
-        agent_id: uuid.UUID | str | None = None,
-        owner_id: str | None = None,
-        context: Mapping[str, Any] | None = None,
+        **where: Unpack[EntryContext],
     ) -> AuditEntry | None:
         """Record what changed in `row` since the snapshot `before` (to `after`, by default
         its snapshot now), in the caller's transaction; nothing when nothing did."""
@@ -167,9 +164,7 @@ class AuditedModel:
             before=before,
             after=self.snapshot(row) if after is None else after,
             redacted=self.redacted,
-            agent_id=agent_id,
-            owner_id=owner_id,
-            context=context,
+            **where,
         )
 
 
