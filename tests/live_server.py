@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
+from django.db import connection
 
 
 def free_port() -> int:
@@ -97,3 +98,22 @@ class LiveServer:
             self.process.kill()
             self.process.wait()
         self.log.close()
+
+
+def sessions_end_on_their_own(seconds: float = 10) -> None:
+    """Wait until no other session uses the test database.
+
+    A server's PostgreSQL backends (or those behind a cut TCP proxy) end a moment after their
+    client goes; until they have, the test database cannot be dropped at the end of the run.
+    """
+    deadline = time.monotonic() + seconds
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            row = cursor.fetchone()
+            if not row or row[0] == 0:
+                return
+            time.sleep(0.1)

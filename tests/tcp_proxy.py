@@ -65,7 +65,12 @@ class TcpProxy:
         except OSError:
             pass
         finally:
+            # shutdown() first: close() alone does not wake the other direction's thread,
+            # blocked in recv() on the same socket, and the connection would stay open (a
+            # PostgreSQL session that outlives the test and blocks dropping its database).
             for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     sock.close()
             with self._lock:

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection
 
 from agents.services import agent_create
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, sessions_end_on_their_own
 from tests.tcp_proxy import TcpProxy
 from usage.models import AgentUsage
 
@@ -78,6 +78,7 @@ def server(tmp_path: Any) -> Iterator[Server]:
         live.stop()
         db_proxy.close()
         cache_proxy.close()
+        sessions_end_on_their_own()
 
 
 def app_key(handle: str) -> tuple[Any, str]:
