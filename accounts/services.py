@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from agents.services import agent_delete_all_for_owner
 from audit.actors import Actor
 from billing.services import subscription_end_for_deleted_user
-from invoicing.stripe_cancellations import stripe_cancellation_attempt_on_commit
+from invoicing.stripe_cancellations import stripe_cancellation_send_on_commit
 
 # Access tokens live about 10 minutes, so an hour covers every token issued before deletion.
 DELETED_MARK_TIMEOUT = 3600
@@ -137,8 +137,8 @@ def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
         user_id=user_id, reason="stack_auth_user_deleted", actor=actor
     )
     if subscription.stripe_subscription_id:
-        # Recorded by billing in this transaction; sent to Stripe once it commits.
-        stripe_cancellation_attempt_on_commit(
+        # Recorded by billing in this transaction; sent to Stripe by a task once it commits.
+        stripe_cancellation_send_on_commit(
             stripe_subscription_id=subscription.stripe_subscription_id
         )
     agents_deleted = agent_delete_all_for_owner(owner_id=user_id, actor=actor)

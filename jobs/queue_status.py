@@ -78,11 +78,12 @@ class WorkerReport:
 
 def worker_report(timeout: float = 1.0) -> WorkerReport:
     """Ask every worker what it runs now and what it holds for a later retry."""
-    inspect = current_app.control.inspect(timeout=timeout)
     report = WorkerReport()
     try:
-        active = inspect.active() or {}
-        scheduled = inspect.scheduled() or {}
+        with broker_connection() as conn:
+            inspect = current_app.control.inspect(timeout=timeout, connection=conn)
+            active = inspect.active() or {}
+            scheduled = inspect.scheduled() or {}
     except Exception as error:
         raise BrokerUnreachable(f"{type(error).__name__}: {error}") from None
     report.answered = sorted(set(active) | set(scheduled))

@@ -13,6 +13,7 @@ from django.db.models.functions import Now
 
 from core.advisory_locks import advisory_lock_if_free
 from jobs.models import FailedJob, ScheduledRun
+from jobs.queue_status import broker_connection
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,11 @@ def failed_job_retry(*, job_id: int, retried_by: str) -> str | None:
     if job.retried_at is not None:
         return None
     retry_task_id = str(uuid.uuid4())
-    current_app.send_task(job.task_name, args=job.args, kwargs=job.kwargs, task_id=retry_task_id)
+    with broker_connection() as conn:
+        current_app.send_task(
+            job.task_name, args=job.args, kwargs=job.kwargs, task_id=retry_task_id,
+            connection=conn, retry=False,
+        )  # fmt: skip
     FailedJob.objects.filter(pk=job.pk).update(
         retried_at=Now(), retried_by=retried_by, retry_task_id=retry_task_id
     )

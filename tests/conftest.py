@@ -89,6 +89,33 @@ def fake(stripe_server: StripeFake, settings: Any, monkeypatch: pytest.MonkeyPat
     return stripe_server
 
 
+# --- background work ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def worker(transactional_db: None, settings: Any) -> Iterator[Any]:
+    """A real Celery worker, in a thread of this process, on the test broker (emptied first of
+    what earlier tests queued and no worker ran): messages are serialised to JSON and go
+    through Redis; tasks see only committed rows (the test's database is transactional).
+    Retries are quick (fractions of a second) and give up after three."""
+    from celery.contrib.testing.worker import start_worker
+
+    from a1zap.celery import app
+
+    settings.JOBS_RETRY_FIRST_DELAY = 0.2
+    settings.JOBS_RETRY_MAX_DELAY = 0.4
+    settings.JOBS_MAX_RETRIES = 3
+    app.control.purge()
+    with start_worker(
+        app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING",
+        shutdown_timeout=30,
+    ) as started:  # fmt: skip
+        yield started
+    from django.db import connections
+
+    connections.close_all()
+
+
 # --- database --------------------------------------------------------------------------------
 
 

@@ -210,6 +210,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Retries of a failing side effect: exponential from the first delay, capped, with jitter.
 JOBS_RETRY_FIRST_DELAY = env.float("JOBS_RETRY_FIRST_DELAY", default=60.0)
 JOBS_RETRY_MAX_DELAY = env.float("JOBS_RETRY_MAX_DELAY", default=30 * 60.0)
+# Retries before a job is recorded as failed (about four hours of trying with the defaults).
+JOBS_MAX_RETRIES = env.int("JOBS_MAX_RETRIES", default=12)
 if max(CELERY_TASK_TIME_LIMIT, JOBS_RETRY_MAX_DELAY) >= CELERY_VISIBILITY_TIMEOUT:
     raise ImproperlyConfigured(
         "CELERY_VISIBILITY_TIMEOUT must exceed CELERY_TASK_TIME_LIMIT and JOBS_RETRY_MAX_DELAY, "

@@ -1,0 +1,53 @@
+"""Background work on Stripe: each task works off a row we committed, with an idempotency key
+derived from it, so that a retried or redelivered task changes nothing twice."""
+
+from celery import shared_task
+
+from invoicing.stripe_cancellations import (
+    last_error,
+    seconds_until_due,
+    stripe_cancellation_attempt,
+    stripe_cancellations_retry,
+)
+from jobs.recorded import RecordedTask
+
+# A retry starts a little after the row is due, so that the claim finds it due.
+DUE_MARGIN_SECONDS = 0.5
+
+
+class StripeCancellationPending(Exception):
+    """Stripe has not cancelled the subscription yet (the last error is the message)."""
+
+
+@shared_task(
+    bind=True,
+    base=RecordedTask,
+    name="invoicing.stripe_cancellation_send",
+    # Staff retry at once, whatever the row's next due time.
+    staff_retry_kwargs={"due_only": False},
+)
+def stripe_cancellation_send(
+    self: RecordedTask, *, stripe_subscription_id: str, due_only: bool = True
+) -> str:
+    """Cancel one pending subscription at Stripe; retry when the row is next due."""
+    outcome = stripe_cancellation_attempt(
+        stripe_subscription_id=stripe_subscription_id, due_only=due_only
+    )
+    if outcome is None:
+        return "nothing to do"  # cancelled already, not due (the sweep has it) or in progress
+    if outcome:
+        return "cancelled"
+    wait = seconds_until_due(stripe_subscription_id)
+    if wait is None:
+        return "nothing to do"
+    self.retry_later(
+        StripeCancellationPending(last_error(stripe_subscription_id)),
+        countdown=wait + DUE_MARGIN_SECONDS,
+    )
+
+
+@shared_task(base=RecordedTask, name="invoicing.stripe_cancellations_sweep")
+def stripe_cancellations_sweep() -> str:
+    """Attempt every pending cancellation that is due (what `retry_stripe_cancellations` runs)."""
+    result = stripe_cancellations_retry()
+    return f"{result.cancelled} cancelled, {result.failed} failed, {result.waiting} waiting"
