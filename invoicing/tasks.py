@@ -3,12 +3,14 @@ derived from it, so that a retried or redelivered task changes nothing twice."""
 
 from celery import shared_task
 
+from invoicing import closing
 from invoicing.stripe_cancellations import (
     last_error,
     seconds_until_due,
     stripe_cancellation_attempt,
     stripe_cancellations_retry,
 )
+from invoicing.stripe_gateway import BillingUnavailable
 from jobs.recorded import RecordedTask
 
 # A retry starts a little after the row is due, so that the claim finds it due.
@@ -51,3 +53,13 @@ def stripe_cancellations_sweep() -> str:
     """Attempt every pending cancellation that is due (what `retry_stripe_cancellations` runs)."""
     result = stripe_cancellations_retry()
     return f"{result.cancelled} cancelled, {result.failed} failed, {result.waiting} waiting"
+
+
+@shared_task(bind=True, base=RecordedTask, name="invoicing.overage_invoice_item_send")
+def overage_invoice_item_send(self: RecordedTask, *, billing_event_id: str) -> str:
+    """Send one monthly-close row to Stripe as an invoice item; retry while Stripe is down.
+    A refusal (a 4xx from Stripe) is not retried: it is recorded as a failed job."""
+    try:
+        return closing.overage_invoice_item_send(billing_event_id=billing_event_id)
+    except BillingUnavailable as error:
+        self.retry_later(error)

@@ -8,12 +8,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
 from agents.models import A1Agent
 from billing.models import BillingEvent, UserSubscription
+from tests.background import manage_py, wait_until
+from tests.conftest import STRIPE_KEY
 from tests.conftest import STRIPE_WEBHOOK_SECRET as WEBHOOK_SECRET
 from tests.factories import AgentFactory, UsageFactory
 from tests.stripe_fake import StripeFake, sign
@@ -418,10 +420,17 @@ def close(*args: str) -> str:
     return out.getvalue()
 
 
-def test_close_sends_one_invoice_item_per_overage_with_an_idempotency_key(
-    fake: StripeFake, overage: dict[str, str]
+def sent_rows() -> int:
+    return BillingEvent.objects.filter(
+        event_type="usage_period_closed", metadata__has_key="stripe_invoice_item_id"
+    ).count()
+
+
+def test_close_queues_one_invoice_item_per_overage_sent_with_an_idempotency_key(
+    fake: StripeFake, overage: dict[str, str], worker: Any
 ) -> None:
     summary = close()
+    wait_until(lambda: sent_rows() == 1, "the invoice item task")
 
     (item,) = fake.requests_to("POST", "/v1/invoiceitems")
     assert item.params["customer"] == overage["a"]
@@ -430,31 +439,88 @@ def test_close_sends_one_invoice_item_per_overage_with_an_idempotency_key(
     assert item.idempotency_key == "a1zap-overage-user_a-2026-09"
     row = BillingEvent.objects.get(user_id="user_a", event_type="usage_period_closed")
     assert (row.metadata or {})["stripe_invoice_item_id"] == fake.created("invoiceitem")[0]["id"]
+    assert "Queued 1 Stripe invoice items" in summary
     assert "no Stripe customer  1" in summary  # user_b's 0.20 waits for a customer
 
 
-def test_close_rerun_sends_nothing_twice(fake: StripeFake, overage: dict[str, str]) -> None:
-    close()
+def test_close_records_the_ledger_before_anything_reaches_stripe(
+    fake: StripeFake, overage: dict[str, str]
+) -> None:
+    from a1zap.celery import app
 
-    close()
+    app.control.purge()
 
+    summary = close()
+
+    assert fake.requests_to("POST", "/v1/invoiceitems") == []  # no worker here: queued only
+    assert BillingEvent.objects.filter(event_type="usage_period_closed").count() == 3
+    assert "waiting for Stripe  1" in summary
+    app.control.purge()
+
+
+def test_close_rerun_sends_nothing_twice(
+    fake: StripeFake, overage: dict[str, str], worker: Any
+) -> None:
+    close()
+    wait_until(lambda: sent_rows() == 1, "the invoice item task")
+
+    again = close()
+
+    assert "Queued 0 Stripe invoice items" in again
     assert len(fake.requests_to("POST", "/v1/invoiceitems")) == 1
     assert BillingEvent.objects.filter(event_type="usage_period_closed").count() == 3
 
 
-def test_close_interrupted_by_a_stripe_outage_resumes_on_rerun(
-    fake: StripeFake, overage: dict[str, str]
+def test_a_stripe_outage_during_the_close_is_retried_and_each_item_sent_once(
+    fake: StripeFake, overage: dict[str, str], worker: Any
 ) -> None:
-    fake.down = True
+    fake.fail_with = 503
+    fake.fail_match = "POST /v1/invoiceitems"
 
-    with pytest.raises(CommandError, match="Re-run"):
-        close()
-    fake.down = False
     close()
+    wait_until(lambda: len(fake.requests_to("POST", "/v1/invoiceitems")) >= 2, "two failures")
+    fake.fail_with = None
+    wait_until(lambda: sent_rows() == 1, "the retried invoice item")
 
     assert len(fake.created("invoiceitem")) == 1
-    row = BillingEvent.objects.get(user_id="user_a", event_type="usage_period_closed")
-    assert "stripe_invoice_item_id" in (row.metadata or {})
+    assert [r.status for r in fake.requests_to("POST", "/v1/invoiceitems")][-1] == 200
+
+
+def test_an_invoice_item_stripe_refuses_is_a_failed_job_not_a_retry(
+    fake: StripeFake, overage: dict[str, str], worker: Any
+) -> None:
+    from jobs.models import FailedJob
+
+    fake.fail_with = 400
+    fake.fail_match = "POST /v1/invoiceitems"
+
+    close()
+    job = wait_until(lambda: FailedJob.objects.first(), "the failed job")
+
+    assert job.task_name == "invoicing.overage_invoice_item_send"
+    assert "BillingProviderError" in job.error
+    assert job.retries == 0
+    assert len(fake.requests_to("POST", "/v1/invoiceitems")) == 1
+
+
+def test_the_close_without_a_broker_records_the_ledger_and_says_to_re_run_in_one_line(
+    transactional_db: None, fake: StripeFake, overage: dict[str, str]
+) -> None:
+    result = manage_py(
+        "close_billing_period", "--month", "2026-09",
+        env={"TEST_CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
+             "STRIPE_SECRET_KEY": STRIPE_KEY,
+             "STRIPE_API_BASE": fake.base_url},
+    )  # fmt: skip
+
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "CommandError: 1 invoice items could not be queued: the broker (CELERY_BROKER_URL) "
+        "cannot be reached. Re-run to queue them."
+    )
+    assert "Traceback" not in result.stderr
+    assert BillingEvent.objects.filter(event_type="usage_period_closed").count() == 3
+    assert fake.requests_to("POST", "/v1/invoiceitems") == []
 
 
 def test_dry_run_calls_no_stripe(fake: StripeFake, overage: dict[str, str]) -> None:

@@ -202,9 +202,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # at CELERY_TASK_TIME_LIMIT; Redis redelivers a message not acknowledged within the visibility
 # timeout, so it must exceed both that limit and the longest retry delay (JOBS_RETRY_MAX_DELAY).
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
-CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
+CELERY_TASK_SOFT_TIME_LIMIT = max(CELERY_TASK_TIME_LIMIT - 60, CELERY_TASK_TIME_LIMIT * 0.9)
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=60 * 60)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+# Other options of kombu's transport, as a JSON object (e.g. how often a worker looks for
+# messages whose worker died: {"unacked_restore_interval": 10, "unacked_restore_throttle": 10}).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    **env.json("CELERY_BROKER_TRANSPORT_OPTIONS", default={}),
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Retries of a failing side effect: exponential from the first delay, capped, with jitter.
