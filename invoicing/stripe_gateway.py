@@ -54,7 +54,7 @@ def stripe_errors() -> Iterator[None]:
     try:
         yield
     except stripe.StripeError as error:
-        if _is_outage(error):
+        if stripe_outage(error):
             logger.warning("Stripe unavailable: %s", error)
             raise BillingUnavailable(
                 "Stripe cannot be reached right now; try again shortly."
@@ -66,7 +66,7 @@ def stripe_errors() -> Iterator[None]:
         ) from None
 
 
-def _is_outage(error: stripe.StripeError) -> bool:
+def stripe_outage(error: stripe.StripeError) -> bool:
     """Whether trying again later may succeed: Stripe unreachable, rate limiting, or Stripe
     failing on its side (5xx)."""
     if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError):

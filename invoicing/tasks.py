@@ -3,7 +3,7 @@ derived from it, so that a retried or redelivered task changes nothing twice."""
 
 from celery import shared_task
 
-from invoicing import closing
+from invoicing import closing, stripe_inbox
 from invoicing.stripe_cancellations import (
     last_error,
     seconds_until_due,
@@ -63,3 +63,20 @@ def overage_invoice_item_send(self: RecordedTask, *, billing_event_id: str) -> s
         return closing.overage_invoice_item_send(billing_event_id=billing_event_id)
     except BillingUnavailable as error:
         self.retry_later(error)
+
+
+@shared_task(bind=True, base=RecordedTask, name="invoicing.stripe_event_apply")
+def stripe_event_apply(self: RecordedTask, *, stripe_event_id: str) -> str:
+    """Apply one stored Stripe webhook event (in order per customer); retry while Stripe is
+    unreachable (dj-stripe re-fetches the event's objects)."""
+    try:
+        return stripe_inbox.stripe_event_process(stripe_event_id=stripe_event_id)
+    except BillingUnavailable as error:
+        self.retry_later(error)
+
+
+@shared_task(base=RecordedTask, name="invoicing.stripe_events_sweep")
+def stripe_events_sweep() -> str:
+    """Queue again the Stripe events no task is applying; forget old applied ones."""
+    queued, forgotten = stripe_inbox.stripe_events_sweep()
+    return f"{queued} queued again, {forgotten} forgotten"
