@@ -1,8 +1,11 @@
 """Background work on Stripe: each task works off a row we committed, with an idempotency key
 derived from it, so that a retried or redelivered task changes nothing twice."""
 
+import datetime as dt
+
 from celery import shared_task
 
+from core.months import current_month, format_month
 from invoicing import closing, stripe_inbox
 from invoicing.stripe_cancellations import (
     last_error,
@@ -12,6 +15,7 @@ from invoicing.stripe_cancellations import (
 )
 from invoicing.stripe_gateway import BillingUnavailable
 from jobs.recorded import RecordedTask
+from jobs.services import scheduled_run_once
 
 # A retry starts a little after the row is due, so that the claim finds it due.
 DUE_MARGIN_SECONDS = 0.5
@@ -80,3 +84,26 @@ def stripe_events_sweep() -> str:
     """Queue again the Stripe events no task is applying; forget old applied ones."""
     queued, forgotten = stripe_inbox.stripe_events_sweep()
     return f"{queued} queued again, {forgotten} forgotten"
+
+
+class CloseNotQueued(Exception):
+    """Some invoice items of the close could not be queued (the broker refused them)."""
+
+
+@shared_task(base=RecordedTask, name="invoicing.close_previous_month")
+def close_previous_month() -> str | None:
+    """The monthly close of last month (beat sends it on the 1st): ledger rows, then one task
+    per invoice item; once per month however often it is sent (its ledger rows and items are
+    unique per user and month in any case). If items could not be queued, the run stays
+    unfinished and fails: a retry of the failed job, or the next send, queues them."""
+    month = (current_month() - dt.timedelta(days=1)).replace(day=1)
+    period = format_month(month)
+
+    def close() -> str:
+        new_rows = closing.close_period_record(month)
+        fan_out = closing.close_period_fan_out(period)
+        if fan_out.not_queued:
+            raise CloseNotQueued(f"{fan_out.not_queued} invoice items of {period} not queued")
+        return f"{period}: {new_rows} ledger rows, {fan_out.queued} invoice items queued"
+
+    return scheduled_run_once(job="close_billing_period", slot=period, work=close)
