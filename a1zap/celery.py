@@ -14,9 +14,11 @@ is sent (`jobs.services.scheduled_run_once`), and the sweeps claim each row they
 """
 
 import os
+from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import task_postrun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "a1zap.settings.base")
 
@@ -24,6 +26,16 @@ app = Celery("a1zap", task_cls="jobs.recorded:RecordedTask")
 # Every CELERY_* Django setting (a1zap/settings/base.py) configures the app.
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_postrun.connect
+def _drop_unusable_connections(**kwargs: Any) -> None:
+    """After each task, as after each request: close a database connection that is broken or
+    older than CONN_MAX_AGE (the connection is otherwise kept: CELERY_DB_REUSE_MAX)."""
+    from django.db import close_old_connections
+
+    close_old_connections()
+
 
 # Times are UTC (CELERY_TIMEZONE).
 BEAT_SCHEDULE = {

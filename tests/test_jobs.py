@@ -28,6 +28,19 @@ def always_failing(self: RecordedTask, *, label: str) -> None:
     self.retry_later(RuntimeError(f"outside service down for {label}"))
 
 
+BACKENDS: list[int] = []
+
+
+@shared_task(base=RecordedTask, name="tests.which_backend")
+def which_backend() -> None:
+    """Note which PostgreSQL backend (connection) ran this task."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        BACKENDS.append(cursor.fetchone()[0])
+
+
 def staff_client(role: str) -> Client:
     user = User.objects.create_user(role, password="pw", is_staff=True)
     user.groups.add(Group.objects.get(name=role))
@@ -165,3 +178,13 @@ def test_the_jobs_command_says_in_one_line_that_the_broker_is_unreachable() -> N
     assert "queued: unknown, the broker (CELERY_BROKER_URL) is unreachable" in out
     assert "running: unknown, the broker is unreachable" in out
     assert "Traceback" not in out
+
+
+def test_a_worker_keeps_its_database_connection_from_one_task_to_the_next(worker: Any) -> None:
+    BACKENDS.clear()
+
+    for _ in range(3):
+        which_backend.delay()
+    wait_until(lambda: len(BACKENDS) == 3, "three tasks")
+
+    assert len(set(BACKENDS)) == 1  # not a new PostgreSQL connection per task

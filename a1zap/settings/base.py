@@ -210,6 +210,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
     **env.json("CELERY_BROKER_TRANSPORT_OPTIONS", default={}),
 }
+# Celery's Django fix-up closes the database connection around every task unless told to
+# reuse it: a new PostgreSQL connection per task held one worker to about 100 tasks/s here
+# (`make bench`). Reused, it is closed every CELERY_DB_REUSE_MAX tasks, and after each task
+# when broken or older than CONN_MAX_AGE, as after a request (a1zap/celery.py).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Retries of a failing side effect: exponential from the first delay, capped, with jitter.
