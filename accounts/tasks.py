@@ -1,11 +1,10 @@
 """Scheduled work on accounts' tables (a1zap/celery.py's beat schedule)."""
 
 from celery import shared_task
-from django.utils import timezone
 
 from accounts.services import webhook_messages_prune
 from jobs.recorded import RecordedTask
-from jobs.services import scheduled_run_once
+from jobs.services import scheduled_run_daily
 
 
 @shared_task(base=RecordedTask, name="accounts.prune_webhook_messages")
@@ -16,6 +15,4 @@ def prune_webhook_messages() -> str | None:
         deleted, cutoff = webhook_messages_prune()
         return f"deleted {deleted} message ids received before {cutoff:%Y-%m-%d %H:%M} UTC"
 
-    return scheduled_run_once(
-        job="prune_webhook_messages", slot=timezone.now().date().isoformat(), work=prune
-    )
+    return scheduled_run_daily(job="prune_webhook_messages", work=prune)

@@ -10,6 +10,7 @@ from typing import Any
 from celery import current_app
 from django.db import connection, transaction
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from core.advisory_locks import advisory_lock_if_free
 from jobs.models import FailedJob, ScheduledRun
@@ -104,3 +105,8 @@ def scheduled_run_once(*, job: str, slot: str, work: Callable[[], str]) -> str |
         )
     logger.info("Scheduled job %s for %s already ran or is running: skipped", job, slot)
     return None
+
+
+def scheduled_run_daily(*, job: str, work: Callable[[], str]) -> str | None:
+    """`scheduled_run_once` for a daily job: the slot is today's date (UTC)."""
+    return scheduled_run_once(job=job, slot=timezone.now().date().isoformat(), work=work)

@@ -1,10 +1,9 @@
 """Scheduled work on usage's tables (a1zap/celery.py's beat schedule)."""
 
 from celery import shared_task
-from django.utils import timezone
 
 from jobs.recorded import RecordedTask
-from jobs.services import scheduled_run_once
+from jobs.services import scheduled_run_daily
 from usage.services import usage_event_ids_prune
 
 
@@ -16,6 +15,4 @@ def prune_usage_event_ids() -> str | None:
         deleted, cutoff = usage_event_ids_prune()
         return f"deleted {deleted} event ids older than {cutoff:%Y-%m-%d %H:%M} UTC"
 
-    return scheduled_run_once(
-        job="prune_usage_event_ids", slot=timezone.now().date().isoformat(), work=prune
-    )
+    return scheduled_run_daily(job="prune_usage_event_ids", work=prune)
