@@ -1,5 +1,6 @@
-# Two commands matter: `make run` serves the API and admin, `make test` runs the suite.
-# Both work from a fresh clone: they create .venv and install what they need.
+# Two commands matter: `make run` serves the API and admin with a worker and the scheduler,
+# `make test` runs the suite. Both work from a fresh clone: they create .venv, install what
+# they need, and start PostgreSQL and Redis when they are installed but stopped.
 
 PYTHON ?= python3
 VENV := .venv
@@ -11,8 +12,11 @@ PORT ?= 8000
 # processes per core keep both busy, two threads each overlap waits on PostgreSQL and Redis.
 WORKERS ?= 4
 THREADS ?= 2
+# Processes of one Celery worker (`make worker`; one per core is the usual start).
+CELERY_CONCURRENCY ?= 2
+export HOST PORT WORKERS THREADS CELERY_CONCURRENCY
 
-.PHONY: run test lint install install-dev migrate collectstatic clean bench
+.PHONY: run test lint install install-dev services migrate collectstatic clean bench worker beat
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,20 +32,32 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-migrate: install
+services:
+	@scripts/services-up
+
+migrate: install services
 	@$(BIN)/python manage.py ensure_database
 	$(BIN)/python manage.py migrate --no-input
 
 collectstatic: install
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
 
-# a1zap/gunicorn_conf.py is production's configuration too: each worker's event loop takes
-# requests whole (slow clients hold no thread), then runs them on THREADS threads.
+# Web, one worker and the scheduler (Procfile), logs interleaved; Ctrl-C stops all three. The web
+# process is production's: a1zap/gunicorn_conf.py, whose workers' event loops take requests
+# whole (slow clients hold no thread), then run them on THREADS threads.
 run: migrate collectstatic
-	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) THREADS=$(THREADS) \
-		$(BIN)/gunicorn -c a1zap/gunicorn_conf.py
+	HOST=$(HOST) WORKERS=$(WORKERS) THREADS=$(THREADS) \
+		$(BIN)/honcho start --procfile Procfile --port $(PORT)
 
-test: install-dev
+# Production runs these on hosts of their own, any number of workers and one beat.
+worker: migrate
+	$(BIN)/celery -A a1zap worker --loglevel INFO --concurrency $(CELERY_CONCURRENCY)
+
+beat: migrate
+	$(BIN)/celery -A a1zap beat --loglevel INFO --schedule .celerybeat-schedule
+
+test: install-dev services
+	@scripts/browser-up
 	@DJANGO_SETTINGS_MODULE=a1zap.settings.test $(BIN)/python manage.py ensure_database --check
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
@@ -55,7 +71,7 @@ lint: install-dev
 # figures, each beside its floor. wrk (a C load generator) is installed when missing;
 # without it the bench falls back to a slower Python client. Full sizes (about 10 minutes):
 #   make bench BENCH_ARGS="--close-agents 100000 --admin-agents 1000000"
-bench: install
+bench: install services collectstatic
 	@command -v wrk >/dev/null 2>&1 \
 		|| (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 \
 		|| (sudo -n apt-get update -qq && sudo -n apt-get install -y -qq wrk) >/dev/null 2>&1 \
@@ -63,4 +79,4 @@ bench: install
 	$(BIN)/python bench/run.py --configs $(WORKERS)x$(THREADS) $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) staticfiles
+	rm -rf $(VENV) staticfiles .celerybeat-schedule*

@@ -7,6 +7,8 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from jobs.queue_status import broker_answers
+
 logger = logging.getLogger(__name__)
 
 
@@ -18,8 +20,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Answer 200 only when the database and the cache both respond."""
-    checks = {"database": _database_answers(), "cache": _cache_answers()}
+    """Answer 200 only when the database, the cache and the task broker all respond."""
+    checks = {"database": _database_answers(), "cache": _cache_answers(), "broker": _broker()}
     if all(checks.values()):
         return JsonResponse({"status": "ok", "checks": checks})
     failing = ", ".join(name for name, ok in checks.items() if not ok)
@@ -50,3 +52,10 @@ def _cache_answers() -> bool:
     except Exception:
         logger.warning("readyz: cache unreachable", exc_info=True)
         return False
+
+
+def _broker() -> bool:
+    answers = broker_answers()
+    if not answers:
+        logger.warning("readyz: broker unreachable (CELERY_BROKER_URL)")
+    return answers

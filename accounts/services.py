@@ -14,11 +14,13 @@ import datetime as dt
 
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.utils import timezone
 
 from agents.services import agent_delete_all_for_owner
 from audit.actors import Actor
 from billing.services import subscription_end_for_deleted_user
-from invoicing.stripe_cancellations import stripe_cancellation_attempt_on_commit
+from core.batched_delete import delete_in_batches
+from invoicing.stripe_cancellations import stripe_cancellation_send_on_commit
 
 # Access tokens live about 10 minutes, so an hour covers every token issued before deletion.
 DELETED_MARK_TIMEOUT = 3600
@@ -137,8 +139,8 @@ def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
         user_id=user_id, reason="stack_auth_user_deleted", actor=actor
     )
     if subscription.stripe_subscription_id:
-        # Recorded by billing in this transaction; sent to Stripe once it commits.
-        stripe_cancellation_attempt_on_commit(
+        # Recorded by billing in this transaction; sent to Stripe by a task once it commits.
+        stripe_cancellation_send_on_commit(
             stripe_subscription_id=subscription.stripe_subscription_id
         )
     agents_deleted = agent_delete_all_for_owner(owner_id=user_id, actor=actor)
@@ -150,3 +152,22 @@ def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
         robust=True,
     )
     return agents_deleted
+
+
+# Svix retries a failed delivery for about 27 hours; a month also covers messages resent by
+# hand from its dashboard. A message older than what is kept is still not applied over newer
+# data (the order kept on stack_users refuses it); only its duplicate answer is lost.
+WEBHOOK_MESSAGE_DAYS_KEPT = 30
+
+
+def webhook_messages_prune(
+    *, days: int = WEBHOOK_MESSAGE_DAYS_KEPT, batch_size: int = 10_000
+) -> tuple[int, dt.datetime]:
+    """Forget the ids of Stack Auth webhook messages received more than `days` ago; return
+    (deleted, cutoff)."""
+    cutoff = timezone.now() - dt.timedelta(days=days)
+    deleted = delete_in_batches(
+        table="stack_auth_webhook_messages", key=("svix_id",), older="received_at",
+        cutoff=cutoff, batch_size=batch_size,
+    )  # fmt: skip
+    return deleted, cutoff

@@ -6,7 +6,8 @@
 
 `make bench` runs this (and installs wrk first). On its own database (BENCH_DATABASE_URL,
 default `a1zap_bench`, created and migrated if missing; its demo tables are emptied at the
-start of every run) and its own Redis database (BENCH_CACHE_URL), in three stages:
+start of every run) and its own Redis databases (BENCH_CACHE_URL; BENCH_BROKER_URL for the
+Celery row), in three stages:
 
 1. `generate_demo_data` writes `--small-agents` agents (10 per owner) with `--days` days of
    usage ending the last day of last month; the admin's agent list and a handle search are
@@ -43,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import admin_pages, dataset, http_load, monthly_close  # noqa: E402
+from bench import admin_pages, dataset, http_load, monthly_close, task_queue  # noqa: E402
 from bench import usage_ingest as ingest  # noqa: E402
 
 AGENTS_PER_OWNER = 10
@@ -328,6 +329,16 @@ def main() -> None:
             f"{close.close_sql_raw_ms:,.0f} ms", f"{close.floor_ms:,.0f} ms",
             _times(close.close_sql_raw_ms, close.floor_ms)),
     ]  # fmt: skip
+
+    _log("background jobs: one worker")
+    queue = task_queue.measure(env)
+    rows.append(
+        Row(f"Celery: tasks through one worker (`make worker`, {queue.concurrency} processes)",
+            f"{queue.tasks:,} tasks, one query and one cache write each",
+            f"{queue.tasks_per_second:,.0f} tasks/s",
+            f"same work, no queue: {queue.floor_per_second:,.0f}/s",
+            _ratio(queue.tasks_per_second, queue.floor_per_second))
+    )  # fmt: skip
 
     owner_id = dataset.owner_with_agents(AGENTS_PER_OWNER)
     conversation_id = dataset.long_conversation(owner_id)

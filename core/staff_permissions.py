@@ -74,6 +74,22 @@ STAFF_PERMISSIONS: dict[str, dict[str, str | None]] = {
         "change": None,
         "delete": None,
     },
+    # Background jobs that failed for good: support sees them and their errors, admins send
+    # them again. Their rows are the worker's record: nobody edits or deletes them.
+    "failed_job": {
+        "view": "jobs.view_failedjob",
+        "add": None,
+        "change": None,
+        "delete": None,
+        "retry": "jobs.retry_failedjob",
+    },
+    # Runs of scheduled jobs, one per job and day or month: written by the jobs themselves.
+    "scheduled_run": {
+        "view": "jobs.view_scheduledrun",
+        "add": None,
+        "change": None,
+        "delete": None,
+    },
     # The user mirror follows Stack Auth; deleting a user is Stack Auth's call.
     "stack_user": {"view": "accounts.view_stackuser", "add": None, "change": None, "delete": None},
 }

@@ -4,28 +4,32 @@
    the user's plan (hard-capped plans and plans without a quota have none).
 2. One INSERT … SELECT writes a `usage_period_closed` ledger row per user and month;
    a unique index on (user_id, period) makes a re-run insert nothing.
-3. After that commits, each row with an amount and no Stripe invoice item yet gets one,
-   created with an idempotency key derived from user and month, and its id is stored on the
-   row. An interrupted run resumes here: a row is sent at most once, a retry finds Stripe's
-   first answer.
+3. After that commits, one task per row with an amount and no Stripe invoice item yet
+   (`invoicing.tasks.overage_invoice_item_send`) creates its item, with an idempotency key
+   derived from the row (user and month), and stores the item's id on the row. A task holds
+   a lock on its row while it calls Stripe, so a second task for the same row (a re-run of
+   the close, a redelivery after a worker died, the other beat) waits its turn or finds the
+   row sent; one redelivered after Stripe answered but before the id was stored gets Stripe's
+   first answer again for the same key. Re-running the close sends nothing twice.
 
 Paused and archived agents accrue no usage (their apps are refused), so their days cost
 nothing. The plan used is the user's plan at the time of the close.
 """
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from django.db import connection, transaction
 
 from billing.models import BillingEvent, BillingEventType
 from billing.rules import overage_cost_sql, overage_messages_sql, plan_of_user_sql
+from core.advisory_locks import advisory_lock
 from core.months import format_month, month_bounds
 from invoicing.stripe_gateway import options as stripe_options
-from invoicing.stripe_gateway import stripe_client, stripe_configured, stripe_errors
+from invoicing.stripe_gateway import stripe_client, stripe_errors
+from jobs.enqueue import enqueue_now
 
 PERIOD_CLOSED = BillingEventType.USAGE_PERIOD_CLOSED
 
@@ -123,52 +127,83 @@ def close_period_record(month: dt.date) -> int:
         return cursor.rowcount
 
 
-def _pending_invoice_items(period: str) -> list[tuple[BillingEvent, str]]:
-    rows = (
-        BillingEvent.objects.filter(event_type=PERIOD_CLOSED, metadata__period=period, amount__gt=0)
-        .exclude(metadata__has_key="stripe_invoice_item_id")
-        .select_related("subscription")
-        .order_by("user_id")
-    )
+def _pending_invoice_items(period: str) -> list[str]:
+    """The ids of the month's rows with an amount, a Stripe customer and no invoice item yet."""
     return [
-        (row, row.subscription.stripe_customer_id)
-        for row in rows
-        if row.subscription is not None and row.subscription.stripe_customer_id
+        str(pk)
+        for pk in BillingEvent.objects.filter(
+            event_type=PERIOD_CLOSED,
+            metadata__period=period,
+            amount__gt=0,
+            subscription__stripe_customer_id__gt="",
+        )
+        .exclude(metadata__has_key="stripe_invoice_item_id")
+        .order_by("user_id")
+        .values_list("pk", flat=True)
     ]
 
 
-def close_period_send_to_stripe(
-    period: str, *, progress: Callable[[int], Any] | None = None
-) -> tuple[int, int]:
-    """Create the invoice items not yet sent; return (sent now, still waiting)."""
-    pending = _pending_invoice_items(period)
-    if not pending:
-        return 0, 0
-    if not stripe_configured():
-        return 0, len(pending)
-    client = stripe_client()
-    sent = 0
-    for row, customer_id in pending:
-        cents = int((row.amount or Decimal(0)) * 100)
+@dataclass
+class FanOut:
+    queued: int = 0
+    not_queued: int = 0
+
+
+def close_period_fan_out(period: str) -> FanOut:
+    """Queue one task per invoice item the month still owes Stripe (`not_queued` counts
+    those the broker refused: a re-run queues them)."""
+    from invoicing.tasks import overage_invoice_item_send  # the tasks module imports this one
+
+    result = FanOut()
+    for billing_event_id in _pending_invoice_items(period):
+        if enqueue_now(overage_invoice_item_send, billing_event_id=billing_event_id):
+            result.queued += 1
+        else:
+            result.not_queued += 1
+    return result
+
+
+def invoice_item_idempotency_key(row: BillingEvent) -> str:
+    """The row's key at Stripe: one user and month is one invoice item, however often sent."""
+    return f"a1zap-overage-{row.user_id}-{(row.metadata or {}).get('period')}"
+
+
+def overage_invoice_item_send(*, billing_event_id: str) -> str:
+    """Create the row's Stripe invoice item unless it has one; store its id; say what
+    happened. Stripe's failures raise (`BillingUnavailable` for an outage, which the task
+    retries; `BillingProviderError` for a refusal, which it records as failed)."""
+    # Held across the Stripe call, outside any transaction: the row's other senders wait.
+    with advisory_lock(f"invoice-item:{billing_event_id}"):
+        row = (
+            BillingEvent.objects.select_related("subscription")
+            .filter(pk=billing_event_id, event_type=PERIOD_CLOSED)
+            .first()
+        )
+        if row is None:
+            return "no such row"
+        metadata = row.metadata or {}
+        if "stripe_invoice_item_id" in metadata:
+            return "already sent"
+        customer_id = row.subscription.stripe_customer_id if row.subscription else None
+        if not customer_id or not row.amount or row.amount <= 0:
+            return "nothing to send"
+        period = metadata.get("period", "")
         with stripe_errors():
-            item = client.v1.invoice_items.create(
+            item = stripe_client().v1.invoice_items.create(
                 params={
                     "customer": customer_id,
-                    "amount": cents,
+                    "amount": int(row.amount * 100),
                     "currency": (row.currency or "USD").lower(),
                     "description": row.description or f"Usage overage {period}",
                     "metadata": {"user_id": row.user_id, "period": period},
                 },
-                options=stripe_options(f"a1zap-overage-{row.user_id}-{period}"),
+                options=stripe_options(invoice_item_idempotency_key(row)),
             )
         with transaction.atomic():
             locked = BillingEvent.objects.select_for_update().get(pk=row.pk)
             locked.metadata = {**(locked.metadata or {}), "stripe_invoice_item_id": item.id}
             locked.save(update_fields=["metadata"])
-        sent += 1
-        if progress:
-            progress(1)
-    return sent, 0
+    return "sent"
 
 
 def close_period_summary(month: dt.date) -> CloseResult:

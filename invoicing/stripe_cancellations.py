@@ -2,13 +2,17 @@
 
 1. `billing.services.stripe_cancellation_record` writes a `stripe_pending_cancellations` row
    (an outbox) in the caller's transaction, so it commits with the decision to cancel, or not
-   at all; `stripe_cancellation_request` also asks for one attempt once that transaction
-   commits. Billing, which decides, never talks to Stripe: the layers above send.
+   at all; `stripe_cancellation_request` also queues the task that sends it
+   (`invoicing.tasks.stripe_cancellation_send`) once that transaction commits. Billing, which
+   decides, never talks to Stripe: the layers above send.
 2. An attempt claims the row for a few minutes (a lease: `next_attempt_at` moves ahead),
    calls Stripe outside any transaction (`DELETE /v1/subscriptions/<id>`, idempotency key
-   `a1zap-cancel-<id>`), then deletes the row, or records the error and backs off.
-3. `manage.py retry_stripe_cancellations` sweeps the rows that are due. (A task queue will
-   run it on a schedule; until then, cron does.)
+   `a1zap-cancel-<id>`), then deletes the row, or records the error and backs off
+   (exponentially, with jitter: `jobs.retrying`); the task tries again when the row is due,
+   and once its retries are spent the failure is a failed job staff can retry.
+3. The scheduled sweep (`invoicing.tasks.stripe_cancellations_sweep`, every few minutes) and
+   `manage.py retry_stripe_cancellations` both run `stripe_cancellations_retry` on the rows
+   that are due: what a lost message or an exhausted task left behind.
 
 No cancellation is lost (the row outlives any outage) and none is sent twice at once (the
 primary key is the subscription id and one attempt at a time holds the lease). Stripe answers
@@ -21,19 +25,19 @@ import logging
 from dataclasses import dataclass
 
 import stripe
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models.functions import Now
 
 from billing.models import StripePendingCancellation
 from billing.services import stripe_cancellation_record
 from invoicing.stripe_gateway import options as stripe_options
 from invoicing.stripe_gateway import stripe_client
+from jobs.enqueue import enqueue_on_commit
+from jobs.retrying import retry_delay
 
 logger = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(minutes=5)
-FIRST_BACKOFF = dt.timedelta(minutes=1)
-MAX_BACKOFF = dt.timedelta(hours=6)
 ENDED_STATUSES = frozenset({"canceled", "incomplete_expired"})
 
 
@@ -42,25 +46,45 @@ def idempotency_key(stripe_subscription_id: str) -> str:
 
 
 def stripe_cancellation_request(*, stripe_subscription_id: str, user_id: str) -> None:
-    """Record that Stripe must cancel this subscription, and try it once this commits.
+    """Record that Stripe must cancel this subscription, and send it once this commits.
 
     Must run inside the transaction that decides the cancellation. Asking twice is asking once.
     """
     stripe_cancellation_record(stripe_subscription_id=stripe_subscription_id, user_id=user_id)
-    stripe_cancellation_attempt_on_commit(stripe_subscription_id=stripe_subscription_id)
+    stripe_cancellation_send_on_commit(stripe_subscription_id=stripe_subscription_id)
 
 
-def stripe_cancellation_attempt_on_commit(*, stripe_subscription_id: str) -> None:
-    """Try the recorded cancellation once the caller's transaction commits (the row stays for
-    the sweep if this attempt fails or never runs)."""
-    transaction.on_commit(
-        lambda: stripe_cancellation_attempt(stripe_subscription_id=stripe_subscription_id),
-        robust=True,
-    )
+def stripe_cancellation_send_on_commit(*, stripe_subscription_id: str) -> None:
+    """Queue the sending of the recorded cancellation once the caller's transaction commits
+    (the row stays for the sweep if the task fails or is never queued)."""
+    from invoicing.tasks import stripe_cancellation_send  # the tasks module imports this one
+
+    enqueue_on_commit(stripe_cancellation_send, stripe_subscription_id=stripe_subscription_id)
 
 
 def _backoff(attempts: int) -> dt.timedelta:
-    return min(FIRST_BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
+    return dt.timedelta(seconds=retry_delay(attempts))
+
+
+def seconds_until_due(stripe_subscription_id: str) -> float | None:
+    """How long the pending cancellation waits before its next attempt (None if it is gone)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT GREATEST(0, EXTRACT(EPOCH FROM next_attempt_at - statement_timestamp())) "
+            "FROM stripe_pending_cancellations WHERE stripe_subscription_id = %s",
+            [stripe_subscription_id],
+        )
+        row = cursor.fetchone()
+    return float(row[0]) if row else None
+
+
+def last_error(stripe_subscription_id: str) -> str:
+    return (
+        StripePendingCancellation.objects.filter(pk=stripe_subscription_id)
+        .values_list("last_error", flat=True)
+        .first()
+        or "unknown error"
+    )
 
 
 def _claim(stripe_subscription_id: str, *, due_only: bool) -> int | None:

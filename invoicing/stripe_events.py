@@ -1,8 +1,9 @@
 """Apply Stripe's webhook events to our subscriptions and ledger.
 
-Each event is first handed to dj-stripe, which syncs its own copy of Stripe's objects (it
-re-fetches them from the API), then applied to `user_subscriptions` from the event's
-payload, in one transaction with its `billing_events` row:
+A task applies each stored event (`invoicing.stripe_inbox`). It is first handed to
+dj-stripe, which syncs its own copy of Stripe's objects (it re-fetches them from the API),
+then applied to `user_subscriptions` from the event's payload, in one transaction with its
+`billing_events` row:
 
 - the same event delivered twice changes nothing the second time: its ledger row is unique on
   the Stripe event id, and a duplicate stops before any change;
@@ -39,7 +40,7 @@ from billing.services import (
     subscription_snapshot,
 )
 from invoicing.stripe_cancellations import ENDED_STATUSES, stripe_cancellation_request
-from invoicing.stripe_gateway import BillingUnavailable, stripe_configured
+from invoicing.stripe_gateway import BillingUnavailable, stripe_configured, stripe_outage
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +74,8 @@ def _timestamp(value: Any) -> dt.datetime | None:
 
 
 def _sync_with_djstripe(event: dict[str, Any]) -> None:
-    """Let dj-stripe sync its models; an unreachable Stripe makes the webhook answer 503 so
-    Stripe delivers it again later."""
+    """Let dj-stripe sync its models; an unreachable Stripe raises `BillingUnavailable`, so
+    the task applying the event tries again later."""
     if not stripe_configured():
         logger.warning("STRIPE_SECRET_KEY is unset: dj-stripe does not sync event %s", event["id"])
         return
@@ -82,8 +83,10 @@ def _sync_with_djstripe(event: dict[str, Any]) -> None:
 
     try:
         Event.process(data=event, api_key=settings.STRIPE_SECRET_KEY)
-    except (stripe.APIConnectionError, stripe.RateLimitError):
-        raise BillingUnavailable("Stripe cannot be reached to sync this event.") from None
+    except stripe.StripeError as error:
+        if stripe_outage(error):
+            raise BillingUnavailable("Stripe cannot be reached to sync this event.") from None
+        logger.exception("dj-stripe could not process event %s", event["id"])
     except Exception:
         # Our own state comes from the payload; dj-stripe's copy is a convenience.
         logger.exception("dj-stripe could not process event %s", event["id"])

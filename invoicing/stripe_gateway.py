@@ -49,18 +49,29 @@ def stripe_client() -> stripe.StripeClient:
 
 @contextmanager
 def stripe_errors() -> Iterator[None]:
-    """Turn Stripe's failures into our error shape: outages 503, refusals 502."""
+    """Turn Stripe's failures into our error shape: outages 503 (Stripe unreachable, rate
+    limiting, or failing on its side with a 5xx), refusals 502."""
     try:
         yield
-    except (stripe.APIConnectionError, stripe.RateLimitError) as error:
-        logger.warning("Stripe unavailable: %s", error)
-        raise BillingUnavailable("Stripe cannot be reached right now; try again shortly.") from None
     except stripe.StripeError as error:
+        if stripe_outage(error):
+            logger.warning("Stripe unavailable: %s", error)
+            raise BillingUnavailable(
+                "Stripe cannot be reached right now; try again shortly."
+            ) from None
         logger.warning("Stripe refused a request: %s", error)
         raise BillingProviderError(
             f"Stripe refused the request: {error.user_message or 'no reason given'}",
             stripe_code=error.code,
         ) from None
+
+
+def stripe_outage(error: stripe.StripeError) -> bool:
+    """Whether trying again later may succeed: Stripe unreachable, rate limiting, or Stripe
+    failing on its side (5xx)."""
+    if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError):
+        return True
+    return isinstance(error, stripe.APIError) and (error.http_status or 500) >= 500
 
 
 def options(idempotency_key: str | None = None) -> Any:

@@ -9,8 +9,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from core.errors import ServiceError
-from invoicing.stripe_events import HANDLED_EVENTS, stripe_event_apply
-from invoicing.stripe_gateway import BillingUnavailable
+from invoicing.stripe_events import HANDLED_EVENTS
+from invoicing.stripe_inbox import stripe_event_store
 from invoicing.stripe_payloads import stripe_event_parse
 
 logger = logging.getLogger(__name__)
@@ -21,9 +21,10 @@ SIGNATURE_TOLERANCE_SECONDS = 300
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> JsonResponse:
-    """Verify the signature (300 s tolerance) and the event's shape, then apply the event;
-    nothing is stored for a bad signature (400 `invalid_signature`) or a malformed event (400
-    `validation_error` / `malformed_request`). A 503 makes Stripe deliver it again later."""
+    """Verify the signature (300 s tolerance) and the event's shape, store the event and
+    answer 200 (`queued`, or `duplicate` for one already applied); a task applies it. Nothing
+    is stored for a bad signature (400 `invalid_signature`), a malformed event (400
+    `validation_error` / `malformed_request`) or a type we do not handle (200 `ignored`)."""
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
         return JsonResponse(
@@ -47,9 +48,6 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
     except ServiceError as error:
         logger.warning("Refused a signed but malformed Stripe event: %s", error.detail)
         return JsonResponse(error.as_body(), status=error.status_code)
-    try:
-        outcome = stripe_event_apply(event=event)
-    except BillingUnavailable as error:
-        return JsonResponse(error.as_body(), status=error.status_code)
+    outcome = stripe_event_store(event=event) if event["type"] in HANDLED_EVENTS else "ignored"
     logger.info("Stripe event %s (%s): %s", event.get("id"), event.get("type"), outcome)
     return JsonResponse({"status": "ok", "outcome": outcome})

@@ -89,6 +89,44 @@ def fake(stripe_server: StripeFake, settings: Any, monkeypatch: pytest.MonkeyPat
     return stripe_server
 
 
+# --- background work ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def start_worker(transactional_db: None, settings: Any) -> Iterator[Callable[[], Any]]:
+    """Start a real Celery worker when the test says so (`with start_worker(): ...`): in a
+    thread of this process, on the test broker, emptied first of what earlier tests queued
+    and no worker ran. Messages are serialised to JSON and go through Redis; tasks see only
+    committed rows (the test's database is transactional). Retries are quick (fractions of a
+    second) and give up after three."""
+    from celery.contrib.testing.worker import start_worker as start_celery_worker
+
+    from a1zap.celery import app
+
+    settings.JOBS_RETRY_FIRST_DELAY = 0.2
+    settings.JOBS_RETRY_MAX_DELAY = 0.4
+    settings.JOBS_MAX_RETRIES = 3
+    app.control.purge()
+
+    def start() -> Any:
+        return start_celery_worker(
+            app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING",
+            shutdown_timeout=30,
+        )  # fmt: skip
+
+    yield start
+    from django.db import connections
+
+    connections.close_all()
+
+
+@pytest.fixture
+def worker(start_worker: Callable[[], Any]) -> Iterator[Any]:
+    """A real Celery worker running for the whole test (see `start_worker`)."""
+    with start_worker() as started:
+        yield started
+
+
 # --- database --------------------------------------------------------------------------------
 
 

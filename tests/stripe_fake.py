@@ -38,6 +38,7 @@ of the API, so a retry with the same key after `fail_with = None` goes through.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import hmac
@@ -309,6 +310,9 @@ class StripeFake(LocalHttpServer):
     - `down`: while True the server reads each request and closes the connection without an
       answer (the SDK raises `stripe.APIConnectionError`, after its own retries).
     - `accepted_keys`: None (any `sk_test_`/`rk_test_` key) or the set of keys accepted.
+    - `answer_delay`: seconds to wait, after a request is handled (its objects made), before
+      the answer is sent, for requests whose route starts with `answer_delay_match` (all if
+      None): a caller killed meanwhile never learns what Stripe did.
     """
 
     thread_name = "stripe-fake"
@@ -322,6 +326,9 @@ class StripeFake(LocalHttpServer):
         self.fail_should_retry = False
         self.down = False
         self.accepted_keys: set[str] | None = None
+        self.answer_delay = 0.0
+        self.answer_delay_match: str | None = None
+        self._answers_released = threading.Event()
         self.requests: list[RecordedRequest] = []
         self.objects: dict[str, dict[str, dict[str, Any]]] = {}
         self.account: dict[str, Any] = {}
@@ -344,6 +351,11 @@ class StripeFake(LocalHttpServer):
             self.fail_should_retry = False
             self.down = False
             self.accepted_keys = None
+            self.answer_delay = 0.0
+            self.answer_delay_match = None
+            # Answers still held back from an earlier test go out now.
+            self._answers_released.set()
+            self._answers_released = threading.Event()
             self.requests = []
             self._idempotency = {}
             self._line_items = {}
@@ -1739,6 +1751,22 @@ class StripeFake(LocalHttpServer):
                     status, answer, extra = fake._dispatch(req)
                     req.status = status
                     req.response = copy.deepcopy(answer)
+                    delay = fake.answer_delay
+                    if fake.answer_delay_match and not req.route.startswith(
+                        fake.answer_delay_match
+                    ):
+                        delay = 0.0
+                    released = fake._answers_released
+                if delay:
+                    released.wait(delay)
+                # The caller may be gone (a test killed it) by the time the answer is ready.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self._answer(req, status, answer, extra)
+
+            def _answer(
+                self, req: RecordedRequest, status: int, answer: dict[str, Any],
+                extra: dict[str, str],
+            ) -> None:  # fmt: skip
                 payload = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

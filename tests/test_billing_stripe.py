@@ -4,16 +4,21 @@ import datetime as dt
 import io
 import json
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
 from agents.models import A1Agent
 from billing.models import BillingEvent, UserSubscription
+from invoicing.models import StripeWebhookEvent
+from invoicing.stripe_inbox import stripe_event_process
+from tests.background import manage_py, wait_until
+from tests.conftest import STRIPE_KEY
 from tests.conftest import STRIPE_WEBHOOK_SECRET as WEBHOOK_SECRET
 from tests.factories import AgentFactory, UsageFactory
 from tests.stripe_fake import StripeFake, sign
@@ -21,14 +26,39 @@ from tests.stripe_fake import StripeFake, sign
 pytestmark = pytest.mark.django_db
 
 
-def deliver(event: dict[str, Any], *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None,
-            signature: str | None = None) -> Any:  # fmt: skip
+def post_webhook(event: dict[str, Any], *, secret: str = WEBHOOK_SECRET,
+                 timestamp: int | None = None, signature: str | None = None) -> Any:  # fmt: skip
+    """Deliver the event to the webhook as Stripe does; return its HTTP answer."""
     payload = json.dumps(event).encode()
     header = signature if signature is not None else sign(payload, secret, timestamp)
     return Client().post(
         "/stripe/webhook/", payload, content_type="application/json",
         HTTP_STRIPE_SIGNATURE=header,
     )  # fmt: skip
+
+
+@dataclass
+class Delivered:
+    """The webhook's answer, and what applying the stored event did (`outcome`)."""
+
+    answer: Any
+    outcome: str | None
+
+    @property
+    def status_code(self) -> int:
+        return int(self.answer.status_code)
+
+    def json(self) -> dict[str, Any]:
+        body: dict[str, Any] = self.answer.json()
+        return {**body, "outcome": self.outcome} if self.outcome is not None else body
+
+
+def deliver(event: dict[str, Any], **signing: Any) -> Delivered:
+    """Deliver the event, then apply it as its task does (in this test's transaction, where
+    no worker would see it; the tests with a worker use `post_webhook`)."""
+    answer = post_webhook(event, **signing)
+    queued = answer.status_code == 200 and answer.json().get("outcome") == "queued"
+    return Delivered(answer, stripe_event_process(stripe_event_id=event["id"]) if queued else None)
 
 
 # --- checkout and portal ---------------------------------------------------------------------
@@ -364,17 +394,27 @@ def test_an_older_event_after_a_newer_one_does_not_roll_back(fake: StripeFake) -
     assert BillingEvent.objects.count() == 2
 
 
-def test_stripe_down_during_a_webhook_is_503_and_a_redelivery_succeeds(fake: StripeFake) -> None:
+def test_stripe_down_during_a_webhook_is_answered_200_and_applied_once_stripe_is_back(
+    fake: StripeFake, worker: Any
+) -> None:
     event = subscription_event(fake, "created")
     fake.down = True
 
-    failed = deliver(event)
+    answer = post_webhook(event)
+    wait_until(
+        lambda: StripeWebhookEvent.objects.filter(pk=event["id"], attempts__gte=2).exists(),
+        "two attempts while Stripe is down",
+    )
     fake.down = False
-    retried = deliver(event)
+    applied = wait_until(
+        lambda: StripeWebhookEvent.objects.filter(pk=event["id"], applied_at__isnull=False).first(),
+        "the event applied",
+    )
 
-    assert (failed.status_code, failed.json()["code"]) == (503, "billing_unavailable")
-    assert retried.json()["outcome"] == "applied"
+    assert (answer.status_code, answer.json()) == (200, {"status": "ok", "outcome": "queued"})
+    assert applied.outcome == "applied"
     assert UserSubscription.objects.get(user_id="user_1").plan_id == "pro"
+    assert BillingEvent.objects.filter(user_id="user_1").count() == 1
 
 
 def test_an_event_for_an_unknown_customer_is_acknowledged_and_ignored(fake: StripeFake) -> None:
@@ -418,10 +458,17 @@ def close(*args: str) -> str:
     return out.getvalue()
 
 
-def test_close_sends_one_invoice_item_per_overage_with_an_idempotency_key(
-    fake: StripeFake, overage: dict[str, str]
+def sent_rows() -> int:
+    return BillingEvent.objects.filter(
+        event_type="usage_period_closed", metadata__has_key="stripe_invoice_item_id"
+    ).count()
+
+
+def test_close_queues_one_invoice_item_per_overage_sent_with_an_idempotency_key(
+    fake: StripeFake, overage: dict[str, str], worker: Any
 ) -> None:
     summary = close()
+    wait_until(lambda: sent_rows() == 1, "the invoice item task")
 
     (item,) = fake.requests_to("POST", "/v1/invoiceitems")
     assert item.params["customer"] == overage["a"]
@@ -430,31 +477,88 @@ def test_close_sends_one_invoice_item_per_overage_with_an_idempotency_key(
     assert item.idempotency_key == "a1zap-overage-user_a-2026-09"
     row = BillingEvent.objects.get(user_id="user_a", event_type="usage_period_closed")
     assert (row.metadata or {})["stripe_invoice_item_id"] == fake.created("invoiceitem")[0]["id"]
+    assert "Queued 1 Stripe invoice items" in summary
     assert "no Stripe customer  1" in summary  # user_b's 0.20 waits for a customer
 
 
-def test_close_rerun_sends_nothing_twice(fake: StripeFake, overage: dict[str, str]) -> None:
-    close()
+def test_close_records_the_ledger_before_anything_reaches_stripe(
+    fake: StripeFake, overage: dict[str, str]
+) -> None:
+    from a1zap.celery import app
 
-    close()
+    app.control.purge()
 
+    summary = close()
+
+    assert fake.requests_to("POST", "/v1/invoiceitems") == []  # no worker here: queued only
+    assert BillingEvent.objects.filter(event_type="usage_period_closed").count() == 3
+    assert "waiting for Stripe  1" in summary
+    app.control.purge()
+
+
+def test_close_rerun_sends_nothing_twice(
+    fake: StripeFake, overage: dict[str, str], worker: Any
+) -> None:
+    close()
+    wait_until(lambda: sent_rows() == 1, "the invoice item task")
+
+    again = close()
+
+    assert "Queued 0 Stripe invoice items" in again
     assert len(fake.requests_to("POST", "/v1/invoiceitems")) == 1
     assert BillingEvent.objects.filter(event_type="usage_period_closed").count() == 3
 
 
-def test_close_interrupted_by_a_stripe_outage_resumes_on_rerun(
-    fake: StripeFake, overage: dict[str, str]
+def test_a_stripe_outage_during_the_close_is_retried_and_each_item_sent_once(
+    fake: StripeFake, overage: dict[str, str], worker: Any
 ) -> None:
-    fake.down = True
+    fake.fail_with = 503
+    fake.fail_match = "POST /v1/invoiceitems"
 
-    with pytest.raises(CommandError, match="Re-run"):
-        close()
-    fake.down = False
     close()
+    wait_until(lambda: len(fake.requests_to("POST", "/v1/invoiceitems")) >= 2, "two failures")
+    fake.fail_with = None
+    wait_until(lambda: sent_rows() == 1, "the retried invoice item")
 
     assert len(fake.created("invoiceitem")) == 1
-    row = BillingEvent.objects.get(user_id="user_a", event_type="usage_period_closed")
-    assert "stripe_invoice_item_id" in (row.metadata or {})
+    assert [r.status for r in fake.requests_to("POST", "/v1/invoiceitems")][-1] == 200
+
+
+def test_an_invoice_item_stripe_refuses_is_a_failed_job_not_a_retry(
+    fake: StripeFake, overage: dict[str, str], worker: Any
+) -> None:
+    from jobs.models import FailedJob
+
+    fake.fail_with = 400
+    fake.fail_match = "POST /v1/invoiceitems"
+
+    close()
+    job = wait_until(lambda: FailedJob.objects.first(), "the failed job")
+
+    assert job.task_name == "invoicing.overage_invoice_item_send"
+    assert "BillingProviderError" in job.error
+    assert job.retries == 0
+    assert len(fake.requests_to("POST", "/v1/invoiceitems")) == 1
+
+
+def test_the_close_without_a_broker_records_the_ledger_and_says_to_re_run_in_one_line(
+    transactional_db: None, fake: StripeFake, overage: dict[str, str]
+) -> None:
+    result = manage_py(
+        "close_billing_period", "--month", "2026-09",
+        env={"TEST_CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
+             "STRIPE_SECRET_KEY": STRIPE_KEY,
+             "STRIPE_API_BASE": fake.base_url},
+    )  # fmt: skip
+
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "CommandError: 1 invoice items could not be queued: the broker (CELERY_BROKER_URL) "
+        "cannot be reached. Re-run to queue them."
+    )
+    assert "Traceback" not in result.stderr
+    assert BillingEvent.objects.filter(event_type="usage_period_closed").count() == 3
+    assert fake.requests_to("POST", "/v1/invoiceitems") == []
 
 
 def test_dry_run_calls_no_stripe(fake: StripeFake, overage: dict[str, str]) -> None:

@@ -88,6 +88,7 @@ def _production_check(**overrides: str) -> subprocess.CompletedProcess[str]:
         "SECRET_KEY": "prod-" + "k3y-" * 20,
         "STACK_AUTH_PROJECT_ID": "project",
         "ALLOWED_HOSTS": "api.a1zap.com",
+        "CELERY_BROKER_URL": "redis://broker.internal:6379/1",
     }
     for name in ("DEBUG", "FIELD_ENCRYPTION_KEYS", "WEBHOOK_ALLOW_INSECURE_TARGETS"):
         environment.pop(name, None)
@@ -137,6 +138,14 @@ def test_production_refuses_a_key_that_ships_in_the_repository(overrides: dict[s
 
     assert result.returncode != 0
     assert "ships in the repository" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_broker_url() -> None:
+    result = _production_check(FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+                               CELERY_BROKER_URL="")  # fmt: skip
+
+    assert result.returncode != 0
+    assert "CELERY_BROKER_URL" in result.stderr
 
 
 def test_production_starts_with_a_fresh_key_and_refuses_insecure_outbound_targets() -> None:

@@ -15,11 +15,22 @@ def test_healthz_answers_without_touching_dependencies(client: Client) -> None:
 
 
 @pytest.mark.django_db
-def test_readyz_reports_database_and_cache(client: Client) -> None:
+def test_readyz_reports_database_cache_and_broker(client: Client) -> None:
     response = client.get("/readyz")
 
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": True, "cache": True}
+    assert response.json()["checks"] == {"database": True, "cache": True, "broker": True}
+
+
+@pytest.mark.django_db
+@override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0")
+def test_readyz_answers_503_naming_the_broker_when_it_is_down(client: Client) -> None:
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"] == {"database": True, "cache": True, "broker": False}
+    assert "broker" in body["detail"]
 
 
 @pytest.mark.django_db

@@ -1,5 +1,8 @@
 """A deleted user stops paying: their Stripe subscription is cancelled at Stripe, once, even
-when Stripe is down when they are deleted, and no later Stripe event brings it back."""
+when Stripe is down when they are deleted, and no later Stripe event brings it back.
+
+The cancellation is sent by a task queued when the deletion commits; the tests that need it
+sent run a real worker (`worker`), the others send through the sweep command."""
 
 import io
 import time
@@ -14,6 +17,8 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from billing.models import BillingEvent, StripePendingCancellation, UserSubscription
+from jobs.models import FailedJob
+from tests.background import wait_until
 from tests.stripe_fake import StripeFake
 from tests.test_billing_stripe import deliver
 from tests.test_stack_auth_webhook import SECRET as STACK_AUTH_SECRET
@@ -44,12 +49,33 @@ def paying_user(fake: StripeFake, user: str = "user_1", **subscription: Any) -> 
     return sub
 
 
-def delete_user(capture: Capture, user: str = "user_1") -> Any:
-    """Deliver Stack Auth's `user.deleted`, running what waits for the commit."""
-    with capture(execute=True):
+def paying_row(fake: StripeFake, user: str = "user_1") -> dict[str, Any]:
+    """A user on pro through Stripe, written directly (no webhook, so that nothing else is
+    queued for the worker); return the Stripe subscription."""
+    customer = fake.customer(metadata={"user_id": user})
+    sub = fake.subscription(customer=customer["id"], metadata={"user_id": user})
+    UserSubscription.objects.create(
+        user_id=user, plan_id="pro", status="active", stripe_customer_id=customer["id"],
+        stripe_subscription_id=sub["id"], max_personal_agents=5, max_work_agents=5,
+        max_total_agents=10,
+    )  # fmt: skip
+    return sub
+
+
+def delete_user(capture: Capture | None = None, user: str = "user_1") -> Any:
+    """Deliver Stack Auth's `user.deleted` (running what waits for the commit, which queues
+    the cancellation's task, when given Django's capture of on-commit callbacks)."""
+    if capture is None:
         response = post_event(Client(), user_event("deleted", user, teams=[]))
+    else:
+        with capture(execute=True):
+            response = post_event(Client(), user_event("deleted", user, teams=[]))
     assert response.status_code == 200
     return response
+
+
+def cancelled_at_stripe(fake: StripeFake, sub_id: str) -> bool:
+    return (fake.get(sub_id) or {}).get("status") == "canceled"
 
 
 def cancellations(fake: StripeFake, sub_id: str) -> list[Any]:
@@ -62,17 +88,25 @@ def retry(*args: str) -> str:
     return out.getvalue()
 
 
+def retry_failing() -> str:
+    """Run the sweep command, which fails; return the error it ends with."""
+    with pytest.raises(CommandError) as failed:
+        retry()
+    return str(failed.value)
+
+
 def _now() -> int:
     return int(time.time())
 
 
 def test_deleting_a_user_cancels_their_stripe_subscription_with_an_idempotency_key(
-    fake: StripeFake, django_capture_on_commit_callbacks: Capture
+    fake: StripeFake, worker: Any
 ) -> None:
-    sub = paying_user(fake)
+    sub = paying_row(fake)
 
-    delete_user(django_capture_on_commit_callbacks)
+    delete_user()
 
+    wait_until(lambda: not StripePendingCancellation.objects.exists(), "the cancellation task")
     (cancel,) = cancellations(fake, sub["id"])
     assert cancel.status == 200
     assert cancel.idempotency_key == f"a1zap-cancel-{sub['id']}"
@@ -106,13 +140,71 @@ def test_deleting_a_user_ends_the_row_exactly_as_stripes_own_deletion_does(
     assert by_deletion.cancelled_at is not None
 
 
+def test_stripe_down_when_a_user_is_deleted_the_task_retries_and_reaches_stripe_once(
+    fake: StripeFake, worker: Any
+) -> None:
+    sub = paying_row(fake)
+    fake.fail_with = 503
+
+    delete_user()
+    failing = wait_until(
+        lambda: StripePendingCancellation.objects.filter(attempts__gte=2).first(),
+        "two failed attempts",
+    )
+    fake.fail_with = None
+
+    wait_until(lambda: not StripePendingCancellation.objects.exists(), "the cancellation")
+    assert "503" in (failing.last_error or "") or "unknown error" in (failing.last_error or "")
+    sent = [r for r in cancellations(fake, sub["id"]) if r.status == 200]
+    assert len(sent) == 1
+    assert all(r.status == 503 for r in cancellations(fake, sub["id"]) if r is not sent[0])
+    assert {r.idempotency_key for r in cancellations(fake, sub["id"])} == {
+        f"a1zap-cancel-{sub['id']}"
+    }
+    assert cancelled_at_stripe(fake, sub["id"])
+    assert not FailedJob.objects.exists()
+
+
+def test_a_cancellation_stripe_never_took_is_a_failed_job_that_staff_can_retry(
+    fake: StripeFake, worker: Any, settings: Any
+) -> None:
+    from django.contrib.auth.models import Group, User
+
+    sub = paying_row(fake)
+    fake.fail_with = 503
+    delete_user()
+    job = wait_until(lambda: FailedJob.objects.first(), "the failed job")
+    assert job.task_name == "invoicing.stripe_cancellation_send"
+    assert job.kwargs == {"stripe_subscription_id": sub["id"], "due_only": False}
+    assert "StripeCancellationPending" in job.error
+    assert job.retries == settings.JOBS_MAX_RETRIES
+    assert StripePendingCancellation.objects.filter(pk=sub["id"]).exists()  # never dropped
+    fake.fail_with = None
+    admin = User.objects.create_user("ops", password="pw", is_staff=True)
+    admin.groups.add(Group.objects.get(name="admin"))
+    client = Client()
+    client.force_login(admin)
+
+    response = client.post(
+        "/admin/jobs/failedjob/", {"action": "retry_jobs", "_selected_action": [job.pk]}
+    )
+
+    assert response.status_code == 302
+    wait_until(lambda: not StripePendingCancellation.objects.exists(), "the retried job")
+    assert cancelled_at_stripe(fake, sub["id"])
+    assert len([r for r in cancellations(fake, sub["id"]) if r.status == 200]) == 1
+    job.refresh_from_db()
+    assert (job.retried_by, job.retry_task_id is not None) == ("ops", True)
+
+
 def test_when_stripe_is_down_the_cancellation_waits_and_the_retry_command_sends_it_once(
     fake: StripeFake, django_capture_on_commit_callbacks: Capture
 ) -> None:
     sub = paying_user(fake)
     fake.down = True
+    delete_user(django_capture_on_commit_callbacks)  # queued; no worker runs it here
 
-    delete_user(django_capture_on_commit_callbacks)
+    assert "1 cancellation is still pending" in retry_failing()
 
     pending = StripePendingCancellation.objects.get()
     assert (pending.stripe_subscription_id, pending.user_id, pending.attempts) == (
@@ -147,6 +239,7 @@ def test_the_retry_command_records_each_failure_and_says_what_is_left(
     paying_user(fake)
     fake.fail_with = 500
     delete_user(django_capture_on_commit_callbacks)
+    retry_failing()
     StripePendingCancellation.objects.update(next_attempt_at=timezone.now())
 
     with pytest.raises(CommandError, match="1 cancellation is still pending"):
@@ -166,6 +259,7 @@ def test_a_subscription_stripe_already_cancelled_counts_as_cancelled(
                       metadata={"user_id": "user_1"})  # fmt: skip
 
     delete_user(django_capture_on_commit_callbacks)
+    retry()
 
     (cancel,) = cancellations(fake, sub["id"])
     assert cancel.status == 404  # Stripe's answer for a subscription already cancelled
@@ -173,25 +267,54 @@ def test_a_subscription_stripe_already_cancelled_counts_as_cancelled(
 
 
 def test_a_replayed_user_deleted_sends_no_second_cancellation(
-    fake: StripeFake, django_capture_on_commit_callbacks: Capture
+    fake: StripeFake, worker: Any
 ) -> None:
-    sub = paying_user(fake)
+    sub = paying_row(fake)
 
-    delete_user(django_capture_on_commit_callbacks)
-    delete_user(django_capture_on_commit_callbacks)
+    delete_user()
+    wait_until(lambda: cancellations(fake, sub["id"]), "the cancellation")
+    delete_user()
+    retry("--all")
 
     assert len(cancellations(fake, sub["id"])) == 1
     assert BillingEvent.objects.filter(event_type="subscription_cancelled").count() == 1
 
 
-def test_the_cancellation_is_attempted_once_the_deletion_has_committed(
-    transactional_db: None, default_plans: None, fake: StripeFake
+def test_the_cancellation_is_queued_once_the_deletion_has_committed(
+    fake: StripeFake, django_capture_on_commit_callbacks: Capture
 ) -> None:
+    from a1zap.celery import app
+
     sub = paying_user(fake)
+    app.control.purge()
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        delete_user()
+        queued_before_commit = queue_length()
+    for callback in callbacks:
+        callback()
+
+    assert queued_before_commit == 0
+    assert queue_length() == 1
+    assert cancellations(fake, sub["id"]) == []
+
+
+def queue_length() -> int:
+    from jobs.queue_status import queued_counts
+
+    return sum(queued_counts().values())
+
+
+def test_the_cancellation_is_sent_by_the_worker_once_the_deletion_has_committed(
+    fake: StripeFake, worker: Any
+) -> None:
+    sub = paying_row(fake)
 
     response = post_event(Client(), user_event("deleted", "user_1", teams=[]))
 
     assert response.status_code == 200
+    wait_until(lambda: cancellations(fake, sub["id"]), "the cancellation")
+    wait_until(lambda: not StripePendingCancellation.objects.exists(), "the row's removal")
     (cancel,) = cancellations(fake, sub["id"])
     assert cancel.status == 200
     assert not StripePendingCancellation.objects.exists()
@@ -228,6 +351,7 @@ def test_a_subscription_bought_after_the_user_was_deleted_is_cancelled_at_stripe
 
     with django_capture_on_commit_callbacks(execute=True):
         response = deliver(fake.event("customer.subscription.created", sub))
+    retry()
 
     assert response.json()["outcome"] == "recorded"
     row = UserSubscription.objects.get(user_id="user_late")

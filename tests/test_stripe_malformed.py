@@ -9,6 +9,8 @@ import pytest
 from django.test import Client
 
 from billing.models import BillingEvent, UserSubscription
+from invoicing.models import StripeWebhookEvent
+from invoicing.stripe_inbox import stripe_event_process
 from tests.conftest import STRIPE_WEBHOOK_SECRET
 from tests.stripe_fake import StripeFake, sign
 from tests.test_billing_stripe import deliver, subscription_event
@@ -96,7 +98,8 @@ def _state() -> tuple[Any, ...]:
     from djstripe.models import Event
 
     row = UserSubscription.objects.values().get(user_id="user_1")
-    return row, BillingEvent.objects.count(), Event.objects.count()
+    stored = StripeWebhookEvent.objects.count()
+    return row, BillingEvent.objects.count(), Event.objects.count(), stored
 
 
 @pytest.mark.parametrize("mutation", MALFORMED.values(), ids=MALFORMED.keys())
@@ -145,8 +148,11 @@ def test_an_invoice_with_an_amount_the_ledger_cannot_hold_is_400(
     assert _state() == before
 
 
-def test_the_unmodified_event_is_applied(fake: StripeFake, paying: dict[str, Any]) -> None:
+def test_the_unmodified_event_is_stored_and_applied(
+    fake: StripeFake, paying: dict[str, Any]
+) -> None:
     response = post_signed(json.dumps(paying).encode())
 
-    assert response.json()["outcome"] == "applied"
+    assert response.json()["outcome"] == "queued"
+    assert stripe_event_process(stripe_event_id=paying["id"]) == "applied"
     assert UserSubscription.objects.get(user_id="user_1").status == "cancelled"

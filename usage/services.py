@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from agents.errors import AgentNotActive
 from billing.rules import PAYMENT_OVERDUE_SQL, plan_of_user_sql
+from core.batched_delete import delete_in_batches
 from usage.errors import AgentGone, PaymentOverdue, QuotaExceeded
 
 
@@ -213,3 +214,20 @@ def usage_record_message(*, agent_id: Any, occurred_at: dt.datetime | None = Non
         raise RuntimeError("usage_record_message() must run inside the caller's transaction.")
     event = UsageEvent(event_id="message", occurred_at=occurred_at or timezone.now(), messages=1)
     _run_ingest_statement(agent_id, [event], remember_ids=False)
+
+
+# --- pruning --------------------------------------------------------------------------------
+
+# Events older than 35 days are refused at ingestion, so their ids can never be counted
+# again; a day of margin covers clock skew.
+EVENT_IDS_KEPT = dt.timedelta(days=36)
+
+
+def usage_event_ids_prune(*, batch_size: int = 10_000) -> tuple[int, dt.datetime]:
+    """Forget the event ids older than the ingestion window; return (deleted, cutoff)."""
+    cutoff = timezone.now() - EVENT_IDS_KEPT
+    deleted = delete_in_batches(
+        table="usage_event_ids", key=("agent_id", "event_id"), older="occurred_at",
+        cutoff=cutoff, batch_size=batch_size,
+    )  # fmt: skip
+    return deleted, cutoff

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "djstripe",
     "a1zap",
+    "jobs",
     "accounts",
     "agents",
     "billing",
@@ -185,6 +186,52 @@ FIELD_ENCRYPTION_KEYS = env.list(
 # Local development only (production.py refuses it): outbound targets may be http:// and
 # loopback (127.0.0.0/8, ::1), e.g. a webhook receiver on http://127.0.0.1:8080/.
 WEBHOOK_ALLOW_INSECURE_TARGETS = env.bool("WEBHOOK_ALLOW_INSECURE_TARGETS", default=False)
+
+# Background work (a1zap/celery.py): Celery on a Redis database of its own, apart from the
+# cache's, so that no cache eviction or flush ever drops a queued job.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/1")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# JSON only: a message is data, never a pickled object a worker would execute.
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+# Nothing reads task results: no result backend, none stored.
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+# A task is acknowledged once it has run, so a worker that dies mid-task (killed, out of
+# memory, its host gone) has it delivered again; tasks are idempotent for that reason.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The longest job (the monthly close's SQL at 100,000 agents takes about a minute) is stopped
+# at CELERY_TASK_TIME_LIMIT; Redis redelivers a message not acknowledged within the visibility
+# timeout, so it must exceed both that limit and the longest retry delay (JOBS_RETRY_MAX_DELAY).
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
+CELERY_TASK_SOFT_TIME_LIMIT = max(CELERY_TASK_TIME_LIMIT - 60, CELERY_TASK_TIME_LIMIT * 0.9)
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=60 * 60)
+# Other options of kombu's transport, as a JSON object (e.g. how often a worker looks for
+# messages whose worker died: {"unacked_restore_interval": 10, "unacked_restore_throttle": 10}).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    **env.json("CELERY_BROKER_TRANSPORT_OPTIONS", default={}),
+}
+# Celery's Django fix-up closes the database connection around every task unless told to
+# reuse it: a new PostgreSQL connection per task held one worker to about 100 tasks/s here
+# (`make bench`). Reused, it is closed every CELERY_DB_REUSE_MAX tasks, and after each task
+# when broken or older than CONN_MAX_AGE, as after a request (a1zap/celery.py).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Retries of a failing side effect: exponential from the first delay, capped, with jitter.
+JOBS_RETRY_FIRST_DELAY = env.float("JOBS_RETRY_FIRST_DELAY", default=60.0)
+JOBS_RETRY_MAX_DELAY = env.float("JOBS_RETRY_MAX_DELAY", default=30 * 60.0)
+# Retries before a job is recorded as failed (about four hours of trying with the defaults).
+JOBS_MAX_RETRIES = env.int("JOBS_MAX_RETRIES", default=12)
+if max(CELERY_TASK_TIME_LIMIT, JOBS_RETRY_MAX_DELAY) >= CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        "CELERY_VISIBILITY_TIMEOUT must exceed CELERY_TASK_TIME_LIMIT and JOBS_RETRY_MAX_DELAY, "
+        "or Redis hands a running or waiting task to a second worker."
+    )
 
 REST_FRAMEWORK = {
     # The first class's `authenticate_header` makes unauthenticated answers 401, not 403.

@@ -33,6 +33,8 @@ _missing = [
         ("SECRET_KEY", SECRET_KEY if SECRET_KEY != DEV_SECRET_KEY else ""),
         ("FIELD_ENCRYPTION_KEYS", ",".join(FIELD_ENCRYPTION_KEYS)),
         ("STACK_AUTH_PROJECT_ID", STACK_AUTH_PROJECT_ID),
+        # The local default would queue production's jobs on whatever Redis runs beside it.
+        ("CELERY_BROKER_URL", env.str("CELERY_BROKER_URL", default="")),
     )
     if not value
 ]

@@ -13,6 +13,14 @@ _WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or
 CACHES = {
     "default": env.cache_url("TEST_CACHE_URL", default=f"redis://127.0.0.1:6379/{15 - _WORKER % 8}")
 }
+# The broker likewise, on databases of its own (gw0 -> 7, gw1 -> 6, ...): the cache's are flushed
+# between tests, which would drop queued tasks.
+CELERY_BROKER_URL = env.str(
+    "TEST_CELERY_BROKER_URL", default=f"redis://127.0.0.1:6379/{7 - _WORKER % 8}"
+)
+# Celery prefers the CELERY_BROKER_URL environment variable to this setting: a developer's
+# (or .env's) must not send the suite's tasks to their own broker.
+os.environ["CELERY_BROKER_URL"] = CELERY_BROKER_URL
 # A key shipped in the repository (SHIPPED_FIELD_ENCRYPTION_KEYS): production refuses it.
 FIELD_ENCRYPTION_KEYS = [DEV_FIELD_ENCRYPTION_KEY]
 STACK_AUTH_PROJECT_ID = "test-project"

@@ -8,5 +8,6 @@ from console.admin import (
     billing,  # noqa: F401
     conversations,  # noqa: F401
     integrations,  # noqa: F401
+    jobs,  # noqa: F401
     usage,  # noqa: F401
 )

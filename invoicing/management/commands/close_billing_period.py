@@ -2,13 +2,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
-from core.errors import ServiceError
 from core.months import current_month, format_month, parse_month
 from invoicing.closing import (
+    close_period_fan_out,
     close_period_record,
-    close_period_send_to_stripe,
     close_period_summary,
     period_charges,
 )
@@ -18,7 +16,8 @@ from invoicing.stripe_gateway import stripe_configured
 class Command(BaseCommand):
     help = (
         "Bill each user's messages past their plan's included amount for a finished month: "
-        "one billing event per user and month, and one Stripe invoice item per overage. "
+        "one billing event per user and month, then one background task per overage that "
+        "creates its Stripe invoice item (`manage.py jobs` shows them; a worker runs them). "
         "Safe to interrupt and re-run; a re-run changes nothing already done."
     )
 
@@ -44,14 +43,16 @@ class Command(BaseCommand):
             self.stderr.write(
                 "STRIPE_SECRET_KEY is unset: overage is recorded, not sent to Stripe."
             )
-        else:
-            try:
-                with tqdm(desc="Stripe invoice items", unit="item", file=self.stderr) as bar:
-                    close_period_send_to_stripe(period, progress=bar.update)
-            except ServiceError as error:
-                # What was sent is stored; a re-run sends the rest.
-                raise CommandError(f"{error.detail} Re-run to send the remaining items.") from None
+            self._print_summary(close_period_summary(month))
+            return
+        fan_out = close_period_fan_out(period)
+        self.stdout.write(f"Queued {fan_out.queued} Stripe invoice items for the workers.")
         self._print_summary(close_period_summary(month))
+        if fan_out.not_queued:
+            raise CommandError(
+                f"{fan_out.not_queued} invoice items could not be queued: the broker "
+                "(CELERY_BROKER_URL) cannot be reached. Re-run to queue them."
+            )
 
     def _print_dry_run(self, month: Any) -> None:
         charges = list(period_charges(month))

@@ -1,38 +1,21 @@
-import datetime as dt
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
-from django.db import connection, transaction
-from django.utils import timezone
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-# Events older than 35 days are refused at ingestion, so their ids can never be counted
-# again; a day of margin covers clock skew.
-KEEP = dt.timedelta(days=36)
+from usage.services import usage_event_ids_prune
 
 
 class Command(BaseCommand):
-    help = "Delete remembered usage event ids older than the 35-day window, in batches."
+    help = (
+        "Delete remembered usage event ids older than the 35-day window, in batches. "
+        "Scheduled daily (Celery beat); safe to run by hand at any time."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--batch-size", type=int, default=10_000)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        cutoff = timezone.now() - KEEP
-        deleted = 0
-        while True:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(
-                    """
-                    DELETE FROM usage_event_ids
-                    WHERE (agent_id, event_id) IN (
-                        SELECT agent_id, event_id FROM usage_event_ids
-                        WHERE occurred_at < %s LIMIT %s
-                    )
-                    """,
-                    [cutoff, options["batch_size"]],
-                )
-                batch = cursor.rowcount
-            deleted += batch
-            if batch < options["batch_size"]:
-                break
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be 1 or more.")
+        deleted, cutoff = usage_event_ids_prune(batch_size=options["batch_size"])
         self.stdout.write(f"Deleted {deleted} event ids older than {cutoff:%Y-%m-%d %H:%M} UTC.")
