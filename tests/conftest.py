@@ -115,9 +115,18 @@ def start_worker(transactional_db: None, settings: Any) -> Iterator[Callable[[],
         )  # fmt: skip
 
     yield start
-    from django.db import connections
+    from django.db import connection, connections
 
     connections.close_all()
+    # The worker ran in a thread of its own, with its own (thread-local) connection, which
+    # this thread cannot close; it would outlive the test and keep the test database from
+    # being dropped at the end of the run. This database is this pytest process's alone.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    connection.close()
 
 
 @pytest.fixture
