@@ -5,6 +5,7 @@ Every variable of the contract is read here with a default that is safe for a lo
 """
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -32,7 +33,16 @@ DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache_url("CACHE_URL", default="redis://127.0.0.1:6379/0")}
+
+def pooled_redis(cache: dict[str, Any]) -> dict[str, Any]:
+    """Serve a Redis cache through core.cache.PooledRedisCache: one client per process,
+    where Django's own backend builds one per call."""
+    if cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+        return {**cache, "BACKEND": "core.cache.PooledRedisCache"}
+    return cache
+
+
+CACHES = {"default": pooled_redis(env.cache_url("CACHE_URL", default="redis://127.0.0.1:6379/0"))}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
