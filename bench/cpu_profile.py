@@ -233,7 +233,8 @@ def main() -> None:
     from bench.run import AGENTS_PER_OWNER, _env
     from tests.stack_auth import StackAuthFake
 
-    stack_auth = StackAuthFake()
+    # A project of its own: two profiles at once (an A/B of two commits) then share no JWKS.
+    stack_auth = StackAuthFake(project_id=f"bench-{uuid.uuid4().hex[:8]}")
     os.environ["STACK_AUTH_API_URL"] = stack_auth.serve()
     os.environ["STACK_AUTH_PROJECT_ID"] = stack_auth.project_id
     _env(ingest.BENCH_CACHE_URL)
