@@ -10,9 +10,11 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from drf_spectacular.generators import SchemaGenerator
+from jwt.algorithms import ECAlgorithm
 from pytest_django.fixtures import Settings as SettingsWrapper
 from rest_framework.test import APIClient
 
+from accounts.authentication import MAX_SIGNING_KEYS
 from accounts.models import StackUser
 from accounts.services import stack_user_delete
 from tests.stack_auth import StackAuthFake, new_signing_key
@@ -191,6 +193,65 @@ def test_jwks_is_fetched_once_and_then_served_from_the_cache(
 
     assert (first.status_code, second.status_code) == (200, 200)
     assert stack_auth.jwks_requests == 1
+
+
+def test_known_keys_are_kept_in_process_memory_without_the_shared_cache(
+    api_client: APIClient, stack_auth: StackAuthFake
+) -> None:
+    assert whoami(api_client, stack_auth.token("user_1")).status_code == 200
+    cache.clear()  # the shared copy of the JWKS is gone
+    stack_auth.fail = True  # and Stack Auth cannot give it again
+
+    response = whoami(api_client, stack_auth.token("user_2", kid=stack_auth.legacy_kid))
+
+    assert response.status_code == 200
+    assert stack_auth.jwks_requests == 1
+
+
+def test_a_key_stack_auth_adds_is_used_after_one_refetch(
+    api_client: APIClient, stack_auth: StackAuthFake
+) -> None:
+    assert whoami(api_client, stack_auth.token()).status_code == 200
+    stack_auth.current_kid, stack_auth.current_key = "stack-next", new_signing_key()
+
+    response = whoami(api_client, stack_auth.token("user_2"))
+
+    assert response.status_code == 200
+    assert stack_auth.jwks_requests == 2
+
+
+def test_a_key_stack_auth_withdraws_stops_verifying_once_the_jwks_is_refetched(
+    api_client: APIClient, stack_auth: StackAuthFake
+) -> None:
+    legacy = stack_auth.token("user_1", kid=stack_auth.legacy_kid)
+    assert whoami(api_client, legacy).status_code == 200
+    stack_auth.legacy_kid, stack_auth.legacy_key = "stack-legacy-2", new_signing_key()
+    # A token naming the new key makes the process read the JWKS again.
+    assert (
+        whoami(
+            api_client, stack_auth.token("user_2", kid="stack-legacy-2", key=stack_auth.legacy_key)
+        ).status_code
+        == 200
+    )
+
+    assert_refused(whoami(api_client, legacy))
+
+
+def test_a_jwks_of_too_many_keys_is_cut_to_the_bound(
+    api_client: APIClient, stack_auth: StackAuthFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published = stack_auth.jwks()
+    extra = new_signing_key()
+    public = ECAlgorithm.to_jwk(extra.public_key(), as_dict=True)
+    many = [{**public, "kid": f"extra-{n}", "alg": "ES256"} for n in range(MAX_SIGNING_KEYS)]
+    monkeypatch.setattr(stack_auth, "jwks", lambda: {"keys": published["keys"] + many})
+
+    first = whoami(api_client, stack_auth.token("user_1"))
+    within = whoami(api_client, stack_auth.token(kid=f"extra-{MAX_SIGNING_KEYS - 3}", key=extra))
+    beyond = whoami(api_client, stack_auth.token(kid=f"extra-{MAX_SIGNING_KEYS - 1}", key=extra))
+
+    assert (first.status_code, within.status_code) == (200, 200)
+    assert_refused(beyond)
 
 
 def test_unknown_kid_refetches_the_jwks_once_then_is_refused(
