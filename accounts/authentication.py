@@ -11,9 +11,17 @@ set per project, at most MAX_SIGNING_KEYS keys): a request with a known `kid` re
 A token with an unknown `kid` looks in the shared copy, then refetches the JWKS (Stack Auth
 may have rotated keys), but at most once per `JWKS_REFETCH_INTERVAL` per project, so tokens
 with made-up kids cannot flood Stack Auth.
+
+A token the process has verified is recognised by its SHA-256 until its `exp` (at most
+MAX_VERIFIED_TOKENS of them; all forgotten when the key set changes), so a client's next
+requests skip the signature check. Whether the user was deleted is still asked on every
+request (`_ensure_user_is_current`): a remembered token proves who it is, not that they
+still exist.
 """
 
+import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +56,8 @@ LEEWAY_SECONDS = 30
 MIRROR_TOUCH_INTERVAL = 300
 # Real access tokens are well under 2 KB; anything far larger is not one.
 MAX_TOKEN_LENGTH = 8192
+# Verified tokens a process remembers (their claims, about 1 KB each).
+MAX_VERIFIED_TOKENS = 4096
 REQUIRED_CLAIMS = ["exp", "sub", "aud", "iss"]
 
 
@@ -138,6 +148,12 @@ class _KeySet:
 
 # (API URL, project id) -> its key set; a few projects at most (the settings name one).
 _key_sets: LocalCache[tuple[str, str], _KeySet] = LocalCache(max_entries=4)
+# SHA-256 of (API URL, project id, token) -> the claims of a token this process verified,
+# until the token's `exp` on the wall clock. Never past it: after `exp` the token goes
+# through the whole check again (which still allows LEEWAY_SECONDS, as it always did).
+_verified_tokens: LocalCache[bytes, dict[str, Any]] = LocalCache(
+    max_entries=MAX_VERIFIED_TOKENS, clock=time.time
+)
 
 
 def signing_key(kid: str, *, api_url: str, project_id: str) -> jwt.PyJWK:
@@ -155,6 +171,8 @@ def signing_key(kid: str, *, api_url: str, project_id: str) -> jwt.PyJWK:
                 published,
                 {name: jwt.PyJWK(raw, algorithm=ALGORITHM) for name, raw in published.items()},
             )
+            # A key may have been withdrawn: what it verified is not taken on trust any more.
+            _verified_tokens.clear()
         _key_sets.set_for(project, key_set, JWKS_PROCESS_SECONDS)
     if kid not in key_set.keys:
         raise _refused("The token is signed with an unknown key.")
@@ -212,7 +230,19 @@ def verify_token(token: str) -> dict[str, Any]:
         )
     if len(token) > MAX_TOKEN_LENGTH:
         raise _refused("The token is not a valid access token.")
+    remembered = hashlib.sha256(f"{api_url}\n{project_id}\n{token}".encode()).digest()
+    known = _verified_tokens.get(remembered)
+    if known is not None:
+        return dict(known)
 
+    claims = _verified_claims(token, api_url=api_url, project_id=project_id)
+    # PyJWT has checked that `exp` is a number: the token is recognised until then.
+    _verified_tokens.set(remembered, dict(claims), until=float(claims["exp"]))
+    return claims
+
+
+def _verified_claims(token: str, *, api_url: str, project_id: str) -> dict[str, Any]:
+    """Check the token's signature and claims (verify_token's work, without its memory)."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
