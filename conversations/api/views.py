@@ -36,12 +36,14 @@ from agents.api.views import UUID_PATH_REGEX
 from agents.api.visibility import visible_agent_id
 from conversations import selectors, services
 from conversations.api.serializers import (
+    MESSAGE_LIST_COLUMNS,
     ConversationCreateSerializer,
     ConversationSerializer,
     ConversationUpdateSerializer,
     ExportQuerySerializer,
     MessageCreateSerializer,
     MessageSerializer,
+    message_list_item,
 )
 from conversations.models import AgentConversation, Channel, ConversationStatus, Message
 from core.permissions import IsApp, IsOwnerAppOrStaff
@@ -230,8 +232,12 @@ class ConversationMessagesView(generics.GenericAPIView[Message]):
 
     def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
         conversation = _visible_conversation(request, conversation_id)
-        page = self.paginate_queryset(selectors.messages_of_conversation(conversation.id))
-        return self.get_paginated_response(MessageSerializer(page, many=True).data)
+        rows: Any = selectors.messages_of_conversation(conversation.id).values(
+            *MESSAGE_LIST_COLUMNS
+        )
+        page = self.paginate_queryset(rows)
+        assert page is not None  # the page is always paginated
+        return self.get_paginated_response([message_list_item(row) for row in page])
 
     def post(self, request: Request, conversation_id: uuid.UUID) -> Response:
         conversation = _visible_conversation(request, conversation_id)
