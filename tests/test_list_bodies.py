@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.db.models import QuerySet
+from django_filters.rest_framework import FilterSet
 from rest_framework.renderers import JSONRenderer
 from rest_framework.serializers import BaseSerializer, ModelSerializer
 from rest_framework.test import APIClient
@@ -132,3 +133,26 @@ def test_the_hot_lists_build_no_serializer_fields(
 
     assert (agents.status_code, messages.status_code) == (200, 200)
     assert built == []
+
+
+def test_a_list_builds_its_filter_form_only_when_a_filter_is_asked(
+    api_client: APIClient, owner_headers: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    AgentFactory.create(owner_id="user_1", handle="active_one")
+    AgentFactory.create(owner_id="user_1", handle="paused_one", status="paused")
+    built: list[Any] = []
+    original = FilterSet.__init__
+
+    def init(self: FilterSet, *args: Any, **kwargs: Any) -> None:
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(FilterSet, "__init__", init)
+
+    plain = api_client.get("/api/v1/agents/?page_size=10", **owner_headers("user_1"))
+    plain_forms = len(built)
+    paused = api_client.get("/api/v1/agents/?status=paused", **owner_headers("user_1"))
+
+    assert [a["handle"] for a in plain.json()["results"]] == ["paused_one", "active_one"]
+    assert [a["handle"] for a in paused.json()["results"]] == ["paused_one"]
+    assert (plain_forms, len(built)) == (0, 1)
