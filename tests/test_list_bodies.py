@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django_filters.rest_framework import FilterSet
 from rest_framework.renderers import JSONRenderer
 from rest_framework.serializers import BaseSerializer, ModelSerializer
@@ -156,3 +156,27 @@ def test_a_list_builds_its_filter_form_only_when_a_filter_is_asked(
     assert [a["handle"] for a in plain.json()["results"]] == ["paused_one", "active_one"]
     assert [a["handle"] for a in paused.json()["results"]] == ["paused_one"]
     assert (plain_forms, len(built)) == (0, 1)
+
+
+def test_the_hot_lists_build_no_model_instances(
+    api_client: APIClient, owner_headers: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation = ConversationFactory.create(agent=AgentFactory.create(owner_id="user_1"))
+    MessageFactory.create(conversation=conversation)
+    messages_url = f"/api/v1/conversations/{conversation.id}/messages/"
+    # The first request reads the owner's plan rates (a model); the process keeps them.
+    api_client.get(messages_url, **owner_headers("user_1"))
+    built: list[Any] = []
+    original = Model.__init__
+
+    def init(self: Model, *args: Any, **kwargs: Any) -> None:
+        built.append(type(self).__name__)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Model, "__init__", init)
+
+    agents = api_client.get("/api/v1/agents/", **owner_headers("user_1"))
+    messages = api_client.get(messages_url, **owner_headers("user_1"))
+
+    assert (agents.status_code, messages.status_code) == (200, 200)
+    assert built == []

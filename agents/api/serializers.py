@@ -1,3 +1,4 @@
+import datetime as dt
 from typing import Any
 
 from rest_framework import serializers
@@ -44,8 +45,9 @@ AGENT_LIST_COLUMNS = (
 )  # fmt: skip
 
 
-def agent_list_item(row: dict[str, Any]) -> dict[str, Any]:
-    """An agent of the list, from its AGENT_LIST_COLUMNS, in AgentSerializer's field order."""
+def agent_list_item(row: dict[str, Any], zone: dt.tzinfo) -> dict[str, Any]:
+    """An agent of the list, from its AGENT_LIST_COLUMNS, in AgentSerializer's field order;
+    times in `zone` (the current time zone, as DRF writes them)."""
     return {
         "id": str(row["id"]),
         "owner_id": row["owner_id"],
@@ -66,10 +68,10 @@ def agent_list_item(row: dict[str, Any]) -> dict[str, Any]:
             "id": str(row["app__id"]),
             "status": row["app__status"],
             "key_prefix": row["app__key_prefix"],
-            "key_created_at": iso_datetime(row["app__key_created_at"]),
+            "key_created_at": iso_datetime(row["app__key_created_at"], zone),
         },
-        "created_at": iso_datetime(row["created_at"]),
-        "updated_at": iso_datetime(row["updated_at"]),
+        "created_at": iso_datetime(row["created_at"], zone),
+        "updated_at": iso_datetime(row["updated_at"], zone),
     }
 
 

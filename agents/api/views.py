@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
@@ -88,7 +89,8 @@ class AgentViewSet(
         rows: Any = self.filter_queryset(self.get_queryset()).values(*AGENT_LIST_COLUMNS)
         page = self.paginate_queryset(rows)
         assert page is not None  # the list is always paginated
-        return self.get_paginated_response([agent_list_item(row) for row in page])
+        zone = timezone.get_current_timezone()
+        return self.get_paginated_response([agent_list_item(row, zone) for row in page])
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         owner = owner_of(request.user)

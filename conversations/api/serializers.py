@@ -1,3 +1,4 @@
+import datetime as dt
 from typing import Any
 
 from rest_framework import serializers
@@ -69,8 +70,9 @@ MESSAGE_LIST_COLUMNS = (
 )  # fmt: skip
 
 
-def message_list_item(row: dict[str, Any]) -> dict[str, Any]:
-    """A message of the page, from its MESSAGE_LIST_COLUMNS, in MessageSerializer's order."""
+def message_list_item(row: dict[str, Any], zone: dt.tzinfo) -> dict[str, Any]:
+    """A message of the page, from its MESSAGE_LIST_COLUMNS, in MessageSerializer's order;
+    times in `zone` (the current time zone, as DRF writes them)."""
     return {
         "id": str(row["id"]),
         "conversation": uuid_text(row["conversation_id"]),
@@ -79,7 +81,7 @@ def message_list_item(row: dict[str, Any]) -> dict[str, Any]:
         "content": row["content"],
         "metadata": row["metadata"],
         "client_message_id": row["client_message_id"],
-        "created_at": iso_datetime(row["created_at"]),
+        "created_at": iso_datetime(row["created_at"], zone),
     }
 
 
