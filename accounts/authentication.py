@@ -5,12 +5,24 @@ The token comes in `x-stack-access-token` (what Stack Auth's clients send) or as
 JWKS (chosen by `kid`), for this project's audience and issuer, unexpired, with a `sub`.
 Anonymous and restricted users' tokens are refused.
 
-The JWKS lives in the Django cache so every process shares one copy. A token with an
-unknown `kid` refetches it (Stack Auth may have rotated keys), but at most once per
-`JWKS_REFETCH_INTERVAL` per project, so tokens with made-up kids cannot flood Stack Auth.
+The JWKS lives in the Django cache so every process shares one copy, and each process keeps
+the keys it read, as built key objects, in its own memory for JWKS_PROCESS_SECONDS (one key
+set per project, at most MAX_SIGNING_KEYS keys): a request with a known `kid` reads nothing.
+A token with an unknown `kid` looks in the shared copy, then refetches the JWKS (Stack Auth
+may have rotated keys), but at most once per `JWKS_REFETCH_INTERVAL` per project, so tokens
+with made-up kids cannot flood Stack Auth.
+
+A token the process has verified is recognised by its SHA-256 until its `exp` (at most
+MAX_VERIFIED_TOKENS of them; all forgotten when the key set changes), so a client's next
+requests skip the signature check. Whether the user was deleted is still asked on every
+request (`_ensure_user_is_current`): a remembered token proves who it is, not that they
+still exist.
 """
 
+import hashlib
 import logging
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -24,12 +36,17 @@ from rest_framework.request import Request
 
 from accounts.services import deleted_user_cache_key, stack_user_touch
 from agents.app_keys import looks_like_app_key
+from core.local_cache import LocalCache
 from core.principals import Owner
 
 logger = logging.getLogger(__name__)
 
 ALGORITHM = "ES256"
 JWKS_TIMEOUT = 3600  # Stack Auth serves the JWKS with max-age 3600.
+JWKS_PROCESS_SECONDS = 300
+# Stack Auth publishes two (the current key and the legacy one); more would not be a JWKS of
+# theirs, and the process keeps no more than this.
+MAX_SIGNING_KEYS = 16
 JWKS_REFETCH_INTERVAL = 30
 # After a failed fetch, answer 503 at once for a while instead of making every request
 # wait on an unreachable Stack Auth.
@@ -39,6 +56,8 @@ LEEWAY_SECONDS = 30
 MIRROR_TOUCH_INTERVAL = 300
 # Real access tokens are well under 2 KB; anything far larger is not one.
 MAX_TOKEN_LENGTH = 8192
+# Verified tokens a process remembers (their claims, about 1 KB each).
+MAX_VERIFIED_TOKENS = 4096
 REQUIRED_CLAIMS = ["exp", "sub", "aud", "iss"]
 
 
@@ -104,6 +123,9 @@ def _fetch_jwks(api_url: str, project_id: str) -> dict[str, dict[str, Any]]:
     for raw_key in raw_keys:
         if not isinstance(raw_key, dict) or not isinstance(raw_key.get("kid"), str):
             continue
+        if len(keys) == MAX_SIGNING_KEYS:
+            logger.warning("The Stack Auth JWKS has over %s keys; using the first", len(keys))
+            break
         try:
             jwt.PyJWK(raw_key, algorithm=ALGORITHM)
         except jwt.PyJWTError:
@@ -116,12 +138,49 @@ def _fetch_jwks(api_url: str, project_id: str) -> dict[str, dict[str, Any]]:
     return keys
 
 
+@dataclass(frozen=True)
+class _KeySet:
+    """A project's JWKS as read (to tell a change) and as key objects (to verify with)."""
+
+    published: dict[str, dict[str, Any]]
+    keys: dict[str, jwt.PyJWK]
+
+
+# (API URL, project id) -> its key set; a few projects at most (the settings name one).
+_key_sets: LocalCache[tuple[str, str], _KeySet] = LocalCache(max_entries=4)
+# SHA-256 of (API URL, project id, token) -> the claims of a token this process verified,
+# until the token's `exp` on the wall clock. Never past it: after `exp` the token goes
+# through the whole check again (which still allows LEEWAY_SECONDS, as it always did).
+_verified_tokens: LocalCache[bytes, dict[str, Any]] = LocalCache(
+    max_entries=MAX_VERIFIED_TOKENS, clock=time.time
+)
+
+
 def signing_key(kid: str, *, api_url: str, project_id: str) -> jwt.PyJWK:
     """Return the project's public key named `kid`, fetching the JWKS when needed.
 
     Raise AuthenticationFailed for a `kid` the JWKS does not have, and
     AuthenticationUnavailable when the JWKS cannot be had at all.
     """
+    project = (api_url, project_id)
+    key_set = _key_sets.get(project)
+    if key_set is None or kid not in key_set.keys:
+        published = _published_keys(kid, api_url=api_url, project_id=project_id)
+        if key_set is None or published != key_set.published:
+            key_set = _KeySet(
+                published,
+                {name: jwt.PyJWK(raw, algorithm=ALGORITHM) for name, raw in published.items()},
+            )
+            # A key may have been withdrawn: what it verified is not taken on trust any more.
+            _verified_tokens.clear()
+        _key_sets.set_for(project, key_set, JWKS_PROCESS_SECONDS)
+    if kid not in key_set.keys:
+        raise _refused("The token is signed with an unknown key.")
+    return key_set.keys[kid]
+
+
+def _published_keys(kid: str, *, api_url: str, project_id: str) -> dict[str, dict[str, Any]]:
+    """The project's JWKS from the shared cache, fetched when it has none or lacks `kid`."""
     keys: dict[str, dict[str, Any]] | None = cache.get(_jwks_cache_key(project_id))
     if keys is None:
         if cache.get(_failure_key(project_id)):
@@ -134,9 +193,7 @@ def signing_key(kid: str, *, api_url: str, project_id: str) -> jwt.PyJWK:
     ):
         # Stack Auth may have rotated its keys since we cached them.
         keys = _fetch_jwks(api_url, project_id)
-    if kid not in keys:
-        raise _refused("The token is signed with an unknown key.")
-    return jwt.PyJWK(keys[kid], algorithm=ALGORITHM)
+    return keys
 
 
 def _token_from(request: Request) -> str | None:
@@ -173,7 +230,19 @@ def verify_token(token: str) -> dict[str, Any]:
         )
     if len(token) > MAX_TOKEN_LENGTH:
         raise _refused("The token is not a valid access token.")
+    remembered = hashlib.sha256(f"{api_url}\n{project_id}\n{token}".encode()).digest()
+    known = _verified_tokens.get(remembered)
+    if known is not None:
+        return dict(known)
 
+    claims = _verified_claims(token, api_url=api_url, project_id=project_id)
+    # PyJWT has checked that `exp` is a number: the token is recognised until then.
+    _verified_tokens.set(remembered, dict(claims), until=float(claims["exp"]))
+    return claims
+
+
+def _verified_claims(token: str, *, api_url: str, project_id: str) -> dict[str, Any]:
+    """Check the token's signature and claims (verify_token's work, without its memory)."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:

@@ -1,13 +1,15 @@
 """Reads about agents: scoped querysets for the API and admin, counts for the limits."""
 
+from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.db.models.lookups import Exact
 
 from agents.models import A1Agent, AgentStatus
-from core.principals import app_of, owner_of
+from core.principals import AppPrincipal, app_of, owner_of
 from core.staff_permissions import staff_may
 
 # The agents that count against an owner's plan limits.
@@ -36,6 +38,34 @@ def agent_queryset_for(user: Any) -> QuerySet[A1Agent]:
     if owner is None:
         return agents.none()
     return agents.filter(owner_id=owner.id)
+
+
+@dataclass(frozen=True)
+class KeyHolder:
+    """The app a key belongs to, as its authentication needs it."""
+
+    principal: AppPrincipal
+    app_status: str
+
+
+# Through the unique index on key_hash; the join drops an app without an agent. Plain SQL:
+# this runs on every app request, and the ORM's compile of the same query costs 0.4 ms.
+KEY_HOLDER_SQL = """
+SELECT app.id, app.status, agent.id, agent.owner_id
+FROM apps app JOIN a1_agents agent ON agent.id = app.agent_id
+WHERE app.key_hash = %s
+"""
+
+
+def key_holder(key_hash: str) -> KeyHolder | None:
+    """The app (and its agent) whose current key has this hash, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(KEY_HOLDER_SQL, [key_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    app_id, status, agent_id, owner_id = row
+    return KeyHolder(AppPrincipal(app_id=app_id, agent_id=agent_id, owner_id=owner_id), status)
 
 
 def agent_is_visible_to(user: Any, agent_id: Any) -> bool:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py [--small-agents 1000] [--close-agents 20000]
         [--admin-agents 100000] [--configs 4x2] [--servers async,gthread] [--duration 8]
-        [--clients 16] [--stalled 16]
+        [--clients 16] [--stalled 16] [--rounds 3] [--profile 300] [--profile-top 20]
 
 `make bench` runs this (and installs wrk first). On its own database (BENCH_DATABASE_URL,
 default `a1zap_bench`, created and migrated if missing; its demo tables are emptied at the
@@ -18,11 +18,17 @@ Celery row), in three stages:
    `make run` serves; `gthread`, gunicorn's threaded worker as before), under `--clients`
    concurrent connections: `GET /healthz` (the framework floor), the same on new connections
    while `--stalled` others announce a body and stall, an owner's `GET /api/v1/agents/` and
-   a page of 50 messages, usage ingestion through the API in batches of 1 and 1000 against
-   the same upserts in direct SQL, and the workers' peak memory.
+   a page of 50 messages, each beside its two floors (`bench/floors.py`: the same rows from
+   a plain Django view with `.values()` and `JsonResponse`, and from a plain DRF
+   `ListAPIView` with a `ModelSerializer`; served only by the bench's server, whose settings
+   are `bench.settings`), usage ingestion through the API in batches of 1 and 1000 against
+   the same upserts in direct SQL, and the workers' peak memory. The loads run `--rounds`
+   times, interleaved, and each row shows its median round, so a figure and its floor come
+   from the same minutes. Then `--profile` requests per hot endpoint run in this process
+   (`bench/cpu_profile.py`): their CPU per request, and where it goes.
 3. It adds agents without usage up to `--admin-agents`; the admin pages are timed again.
 
-The full-size run (about 10 minutes on two cores):
+The full-size run (about 15 minutes on two cores):
 
     make bench BENCH_ARGS="--close-agents 100000 --admin-agents 1000000"
 
@@ -44,7 +50,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import admin_pages, dataset, http_load, monthly_close, task_queue  # noqa: E402
+from bench import (  # noqa: E402
+    admin_pages,
+    cpu_profile,
+    dataset,
+    http_load,
+    monthly_close,
+    task_queue,
+)
 from bench import usage_ingest as ingest  # noqa: E402
 
 AGENTS_PER_OWNER = 10
@@ -106,20 +119,49 @@ def _env(cache_url: str) -> dict[str, str]:
     os.environ["DATABASE_URL"] = ingest.BENCH_DATABASE_URL
     os.environ["CACHE_URL"] = cache_url
     os.environ.setdefault("FIELD_ENCRYPTION_KEYS", BENCH_ENCRYPTION_KEY)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "a1zap.settings.base")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     return dict(os.environ)
 
 
-def _events_per_second(work: list[Callable[[], int]], clients: int) -> tuple[int, float]:
+def _median(results: list[http_load.LoadResult]) -> http_load.LoadResult:
+    """The round with the median rate (its latencies come with it)."""
+    return sorted(results, key=lambda result: result.rate)[(len(results) - 1) // 2]
+
+
+def _sql_load(work: list[Callable[[], int]], clients: int) -> http_load.LoadResult:
     done, seconds = ingest.run_parallel(work, clients)
-    return done, done / seconds
+    return http_load.LoadResult(done, seconds, 0.0, 0.0, failures=0, client="psycopg")
+
+
+def _rounds(loads: dict[str, Callable[[int], http_load.LoadResult]],
+            rounds: int) -> dict[str, http_load.LoadResult]:  # fmt: skip
+    """Run every load once per round, in alternating order; the median round of each.
+
+    Other work on the machine then slows every load alike, and each load's figure and its
+    floor's come from the same minutes.
+    """
+    results: dict[str, list[http_load.LoadResult]] = {name: [] for name in loads}
+    for number in range(rounds):
+        order = list(loads) if number % 2 == 0 else list(reversed(loads))
+        for name in order:
+            results[name].append(loads[name](number))
+    return {name: _median(values) for name, values in results.items()}
+
+
+def _against(result: http_load.LoadResult, django_floor: http_load.LoadResult,
+             drf_list: http_load.LoadResult) -> str:  # fmt: skip
+    versus_drf = _times(result.rate, drf_list.rate)
+    return f"{_ratio(result.rate, django_floor.rate)} (plain DRF {versus_drf})"
 
 
 def http_rows(server_kind: str, config: tuple[int, int], arguments: argparse.Namespace,
               owner_id: str, conversation_id: str, token: str,
               full: bool) -> list[Row]:  # fmt: skip
-    """Load one server and configuration; the ingestion floors only for the first (`full`)."""
+    """Load one server and configuration; the ingestion floors only for the first (`full`).
+
+    Each load runs `--rounds` times, interleaved with the others; rows show the median round.
+    """
     workers, threads = config
     name = f"gunicorn {server_kind} {workers}x{threads}, {arguments.clients} clients"
     clients, seconds = arguments.clients, arguments.duration
@@ -131,67 +173,106 @@ def http_rows(server_kind: str, config: tuple[int, int], arguments: argparse.Nam
         owner = {"x-stack-access-token": token}
         _log(f"{name}: warming up")
         http_load.get(server, "/api/v1/agents/", owner, clients, 3)
-        health = http_load.get(server, "/healthz", {}, clients, seconds)
-        _log(f"{name}: /healthz {health.rate:,.0f} req/s")
         stalled = arguments.stalled
         with http_load.stalled_uploads(server, stalled):
             held = http_load.fresh_gets(server, "/healthz", clients, STALLED_TIMEOUT)
         _log(f"{name}: /healthz behind {stalled} stalled uploads: {held}")
-        agents = http_load.get(server, "/api/v1/agents/", owner, clients, seconds)
-        messages_path = f"/api/v1/conversations/{conversation_id}/messages/"
-        messages = http_load.get(server, messages_path, owner, clients, seconds)
-        _log(f"{name}: agents {agents.rate:,.0f} req/s, messages {messages.rate:,.0f} req/s")
+
+        run = uuid.uuid4().hex[:8]
+        _, key_single = ingest.new_agent(f"bench-single-{run}")
+        messages = f"conversations/{conversation_id}/messages/"
+
+        def get(path: str, headers: dict[str, str]) -> Callable[[int], http_load.LoadResult]:
+            return lambda _: http_load.get(server, path, headers, clients, seconds)
+
+        loads: dict[str, Callable[[int], http_load.LoadResult]] = {
+            "health": get("/healthz", {}),
+            "agents django": get(f"/bench/floor/django/agents/?owner={owner_id}", {}),
+            "agents drf": get(f"/bench/floor/drf/agents/?owner={owner_id}", {}),
+            "agents": get("/api/v1/agents/", owner),
+            "messages django": get(f"/bench/floor/django/{messages}", {}),
+            "messages drf": get(f"/bench/floor/drf/{messages}", {}),
+            "messages": get(f"/api/v1/{messages}", owner),
+            "single": lambda number: http_load.post_single_events(
+                server, key_single, f"s{run}r{number}", clients, seconds
+            ),
+        }
+        if full:
+            agent_sql, _ = ingest.new_agent(f"bench-sql-{run}")
+            _, key_batch = ingest.new_agent(f"bench-batch-{run}")
+
+            def sql_single(number: int) -> http_load.LoadResult:
+                return _sql_load(
+                    [partial(ingest.direct_sql_batch, agent_sql, f"bench-sql-{run}", [event])
+                     for event in ingest.events(f"q1{run}r{number}", arguments.single)],
+                    clients,
+                )  # fmt: skip
+
+            def api_batches(number: int) -> http_load.LoadResult:
+                events = ingest.events(f"b{run}r{number}", arguments.batched)
+                return _sql_load(
+                    [partial(ingest.post_events, port, key_batch,
+                             {"events": events[i : i + ingest.BATCH]})
+                     for i in range(0, arguments.batched, ingest.BATCH)],
+                    clients,
+                )  # fmt: skip
+
+            def sql_batches(number: int) -> http_load.LoadResult:
+                events = ingest.events(f"q{run}r{number}", arguments.batched)
+                return _sql_load(
+                    [partial(ingest.direct_sql_batch, agent_sql, f"bench-sql-{run}",
+                             events[i : i + ingest.BATCH])
+                     for i in range(0, arguments.batched, ingest.BATCH)],
+                    clients,
+                )  # fmt: skip
+
+            loads |= {"single sql": sql_single, "batches": api_batches,
+                      "batches sql": sql_batches}  # fmt: skip
+        _log(f"{name}: {arguments.rounds} rounds of {len(loads)} loads")
+        median = _rounds(loads, arguments.rounds)
+        health = median["health"]
+        _log(
+            f"{name}: /healthz {health.rate:,.0f} req/s, agents {median['agents'].rate:,.0f} "
+            f"(floor {median['agents django'].rate:,.0f}), messages "
+            f"{median['messages'].rate:,.0f} (floor {median['messages django'].rate:,.0f}), "
+            f"single events {median['single'].rate:,.0f}/s"
+        )
         rows += [
             Row("`GET /healthz` (framework floor)", name, _latency(health), "-", "-"),
             Row(f"`GET /healthz`, {clients} new connections at once, while {stalled} uploads "
                 "stall (100 kB announced, 1 byte sent)", name, str(held), "-", "-"),
-            Row(f"`GET /api/v1/agents/` ({AGENTS_PER_OWNER} agents, one owner)", name,
-                _latency(agents), _rate(health.rate), _ratio(agents.rate, health.rate)),
-            Row("`GET /api/v1/conversations/{id}/messages/` (page of 50)", name,
-                _latency(messages), _rate(health.rate), _ratio(messages.rate, health.rate)),
         ]  # fmt: skip
-
-        run = uuid.uuid4().hex[:8]
-        owner_single = f"bench-single-{run}"
-        _, key_single = ingest.new_agent(owner_single)
-        single = http_load.post_single_events(server, key_single, f"s{run}", clients, seconds)
-        _log(f"{name}: single events {single.rate:,.0f}/s")
+        for resource, label in (
+            ("agents", f"`GET /api/v1/agents/` ({AGENTS_PER_OWNER} agents, one owner)"),
+            ("messages", "`GET /api/v1/conversations/{id}/messages/` (page of 50)"),
+        ):
+            floor, drf = median[f"{resource} django"], median[f"{resource} drf"]
+            rows += [
+                Row(f"{resource}: plain Django view (`.values()`, `JsonResponse`, no auth)",
+                    name, _latency(floor), "-", "-"),
+                Row(f"{resource}: plain DRF `ListAPIView` (`ModelSerializer`, cursor pages, "
+                    "no auth, no throttle)", name, _latency(drf), _rate(floor.rate),
+                    _ratio(drf.rate, floor.rate)),
+                Row(f"{label}, as the owner", name, _latency(median[resource]),
+                    f"plain Django: {_rate(floor.rate)}", _against(median[resource], floor, drf)),
+            ]  # fmt: skip
+        single = median["single"]
         if full:
-            agent_sql, _ = ingest.new_agent(f"bench-sql-{run}")
-            sql_single_events = ingest.events(f"q1{run}", arguments.single)
-            sql_single: list[Callable[[], int]] = [
-                partial(ingest.direct_sql_batch, agent_sql, f"bench-sql-{run}", [event])
-                for event in sql_single_events
-            ]
-            _, sql_single_rate = _events_per_second(sql_single, clients)
-            rows.append(
+            single_sql, batches, batches_sql = (
+                median["single sql"],
+                median["batches"],
+                median["batches sql"],
+            )
+            rows += [
                 Row("Usage ingestion, API, batches of 1", name, _latency(single, "events/s"),
-                    f"direct SQL, batches of 1: {_rate(sql_single_rate, 'events/s')}",
-                    _ratio(single.rate, sql_single_rate))
-            )  # fmt: skip
-
-            _, key_batch = ingest.new_agent(f"bench-batch-{run}")
-            batch_events = ingest.events(f"b{run}", arguments.batched)
-            api_batches: list[Callable[[], int]] = [
-                partial(ingest.post_events, port, key_batch,
-                        {"events": batch_events[i : i + ingest.BATCH]})
-                for i in range(0, arguments.batched, ingest.BATCH)
-            ]  # fmt: skip
-            sql_events = ingest.events(f"q{run}", arguments.batched)
-            sql_batches: list[Callable[[], int]] = [
-                partial(ingest.direct_sql_batch, agent_sql, f"bench-sql-{run}",
-                        sql_events[i : i + ingest.BATCH])
-                for i in range(0, arguments.batched, ingest.BATCH)
-            ]  # fmt: skip
-            done, api_rate = _events_per_second(api_batches, clients)
-            _, sql_rate = _events_per_second(sql_batches, clients)
-            _log(f"{name}: batches {api_rate:,.0f}/s, direct SQL {sql_rate:,.0f}/s")
-            rows.append(
+                    f"direct SQL, batches of 1: {_rate(single_sql.rate, 'events/s')}",
+                    _ratio(single.rate, single_sql.rate)),
                 Row(f"Usage ingestion, API, batches of {ingest.BATCH}",
-                    f"{name}, {done:,} events", _rate(api_rate, "events/s"),
-                    f"direct SQL, batches of {ingest.BATCH}: {_rate(sql_rate, 'events/s')}",
-                    _ratio(api_rate, sql_rate))
-            )  # fmt: skip
+                    f"{name}, {batches.requests:,} events", _rate(batches.rate, "events/s"),
+                    f"direct SQL, batches of {ingest.BATCH}: "
+                    f"{_rate(batches_sql.rate, 'events/s')}",
+                    _ratio(batches.rate, batches_sql.rate)),
+            ]  # fmt: skip
         else:
             rows.append(
                 Row("Usage ingestion, API, batches of 1", name, _latency(single, "events/s"),
@@ -252,6 +333,18 @@ def main() -> None:
         "--stalled", type=int, default=16, help="stalled uploads held open in one row (16)"
     )
     parser.add_argument("--duration", type=float, default=8, help="seconds per HTTP load (8)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds of the HTTP loads (3)"
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=300,
+        help="in-process requests per hot endpoint for the CPU profile (300; 0: none)",
+    )
+    parser.add_argument(
+        "--profile-top", type=int, default=20, help="functions shown per profiled endpoint (20)"
+    )
     parser.add_argument(
         "--single", type=int, default=2_000, help="events for direct SQL in batches of 1 (2,000)"
     )
@@ -349,6 +442,15 @@ def main() -> None:
         http += http_rows(server_kind, config, arguments, owner_id, conversation_id, token,
                           index == 0)  # fmt: skip
 
+    profiles: list[cpu_profile.Profile] = []
+    if arguments.profile:
+        _log(f"profile: {arguments.profile} in-process requests per endpoint")
+        _, profile_key = ingest.new_agent(f"bench-profile-{uuid.uuid4().hex[:8]}")
+        endpoints = cpu_profile.hot_endpoints(
+            owner_id=owner_id, conversation_id=conversation_id, token=token, app_key=profile_key
+        )
+        profiles = cpu_profile.profile_all(endpoints, arguments.profile, arguments.profile_top)
+
     # Stage 3: many agents for the admin.
     _log(f"stage 3: up to {sizes[2]:,} agents (no usage)")
     bulk = None
@@ -400,6 +502,12 @@ def main() -> None:
     for label, page in (("agent list", large_list), ("handle search", large_search)):
         print(f"\nSlowest query of the admin {label} at {all_agents:,} agents "
               f"({page.slowest_query_ms:,.1f} ms): `{page.slowest_sql[:400]}`")  # fmt: skip
+    if profiles:
+        print(
+            "\nCPU per request in process (Django's WSGI handler, no network; the median of "
+            f"{cpu_profile.ROUNDS} interleaved rounds of {arguments.profile} requests):\n"
+        )
+        print(cpu_profile.report(profiles))
     if close.overage_users:
         print(
             f"\nThe close billed {close.overage_users:,} users for overage, "

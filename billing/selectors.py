@@ -15,6 +15,7 @@ from billing.models import (
     SubscriptionPlan,
     UserSubscription,
 )
+from core.local_cache import LocalCache
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +97,23 @@ def _request_rates_from_database(user_id: str) -> RequestRates:
 
 
 RATES_CACHE_SECONDS = 60
+# Each process keeps the rates of the users it served this long, so the throttle reads
+# nothing but its counter: a plan change reaches every host within this plus the minute above.
+RATES_PROCESS_SECONDS = 10
+_rates_in_process: LocalCache[str, RequestRates] = LocalCache(max_entries=10_000)
 
 
 def request_rates_for_user(user_id: str) -> RequestRates:
-    """The user's rate limits, cached for a minute; read from the database if the cache fails."""
+    """The user's rate limits, from the process's memory for RATES_PROCESS_SECONDS, else from
+    the cache (a minute), else from the database (also when the cache fails)."""
+    rates = _rates_in_process.get(user_id)
+    if rates is None:
+        rates = _request_rates_from_shared_cache(user_id)
+        _rates_in_process.set_for(user_id, rates, RATES_PROCESS_SECONDS)
+    return rates
+
+
+def _request_rates_from_shared_cache(user_id: str) -> RequestRates:
     key = f"billing:rates:{user_id}"
     try:
         cached = cache.get(key)

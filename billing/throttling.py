@@ -1,7 +1,9 @@
 """Per-plan rate limits for owners and apps, counted in Redis through the Django cache.
 
-A fixed one-minute window per caller: `INCR` on a key that expires with the window, atomic
-in Redis, so concurrent requests cannot slip past the limit. Staff are not limited;
+A fixed one-minute window per caller: `INCR` on a key that expires with the window (with
+its `EXPIRE`, one round trip: `core.cache.window_count`), atomic in Redis, so concurrent
+requests cannot slip past the limit. The plan's rates come from the process's memory for a
+few seconds (`billing.selectors.request_rates_for_user`). Staff are not limited;
 anonymous callers (public endpoints) are limited per IP address, the one `client_ip_address`
 gives (the admin's login lockout uses the same), which a client cannot choose.
 
@@ -16,11 +18,11 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from billing.selectors import request_rates_for_user
+from core.cache import window_count
 from core.client_address import client_ip_address
 from core.principals import app_of, is_staff, owner_of
 
@@ -61,8 +63,7 @@ class PlanRateThrottle(BaseThrottle):
         window = int(now // WINDOW_SECONDS)
         key = f"throttle:{scope}:{caller}:{window}"
         try:
-            cache.add(key, 0, timeout=WINDOW_SECONDS + 5)
-            count = cache.incr(key)
+            count = window_count(key, seconds=WINDOW_SECONDS + 5)
         except Exception:
             logger.warning("Rate limiting skipped: the cache is unreachable", exc_info=True)
             return True

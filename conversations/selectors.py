@@ -3,6 +3,7 @@
 import uuid
 from typing import Any
 
+from django.db import connection
 from django.db.models import DateTimeField, OuterRef, QuerySet, Subquery
 
 from conversations.models import AgentConversation, Message
@@ -23,6 +24,30 @@ def conversation_queryset_for(user: Any) -> QuerySet[AgentConversation]:
     if app is not None:
         return conversations.filter(agent_id=app.agent_id)
     return conversations.none()
+
+
+# The owner's and the app's case of conversation_queryset_for in plain SQL, for the messages
+# page, which asks on every read: the ORM's compile of the same query costs more than it.
+OWNER_SEES_CONVERSATION_SQL = """
+SELECT 1 FROM agent_conversations c JOIN a1_agents a ON a.id = c.agent_id
+WHERE c.id = %s AND a.owner_id = %s
+"""
+APP_SEES_CONVERSATION_SQL = "SELECT 1 FROM agent_conversations WHERE id = %s AND agent_id = %s"
+
+
+def conversation_is_visible_to(user: Any, conversation_id: uuid.UUID) -> bool:
+    """Whether the conversation is one of conversation_queryset_for(user)."""
+    owner, app = owner_of(user), app_of(user)
+    parameters: list[uuid.UUID | str]
+    if owner is not None:
+        query, parameters = OWNER_SEES_CONVERSATION_SQL, [conversation_id, owner.id]
+    elif app is not None:
+        query, parameters = APP_SEES_CONVERSATION_SQL, [conversation_id, app.agent_id]
+    else:
+        return conversation_queryset_for(user).filter(pk=conversation_id).exists()
+    with connection.cursor() as cursor:
+        cursor.execute(query, parameters)
+        return cursor.fetchone() is not None
 
 
 def conversations_of_agent(agent_id: uuid.UUID) -> QuerySet[AgentConversation]:

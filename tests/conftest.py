@@ -12,6 +12,7 @@ from django.db.models.signals import post_migrate
 from pytest_django.fixtures import Settings as SettingsWrapper
 from rest_framework.test import APIClient
 
+from core.local_cache import clear_local_caches
 from tests.stack_auth import StackAuthFake
 from tests.stripe_fake import StripeFake
 
@@ -34,6 +35,8 @@ def _stack_auth_settings(settings: SettingsWrapper, stack_auth_server: StackAuth
     settings.STACK_AUTH_PROJECT_ID = stack_auth_server.project_id
     # Each xdist worker has its own Redis database (see settings/test.py): clearing is safe.
     cache.clear()
+    # What the process keeps in memory (signing keys, verified tokens, plan rates) too.
+    clear_local_caches()
     stack_auth_server.reset()
 
 

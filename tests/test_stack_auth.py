@@ -3,6 +3,7 @@
 import datetime as dt
 from typing import Any
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.cache import cache
@@ -10,9 +11,12 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from drf_spectacular.generators import SchemaGenerator
+from jwt.algorithms import ECAlgorithm
 from pytest_django.fixtures import Settings as SettingsWrapper
 from rest_framework.test import APIClient
 
+from accounts import authentication
+from accounts.authentication import MAX_SIGNING_KEYS
 from accounts.models import StackUser
 from accounts.services import stack_user_delete
 from tests.stack_auth import StackAuthFake, new_signing_key
@@ -193,6 +197,65 @@ def test_jwks_is_fetched_once_and_then_served_from_the_cache(
     assert stack_auth.jwks_requests == 1
 
 
+def test_known_keys_are_kept_in_process_memory_without_the_shared_cache(
+    api_client: APIClient, stack_auth: StackAuthFake
+) -> None:
+    assert whoami(api_client, stack_auth.token("user_1")).status_code == 200
+    cache.clear()  # the shared copy of the JWKS is gone
+    stack_auth.fail = True  # and Stack Auth cannot give it again
+
+    response = whoami(api_client, stack_auth.token("user_2", kid=stack_auth.legacy_kid))
+
+    assert response.status_code == 200
+    assert stack_auth.jwks_requests == 1
+
+
+def test_a_key_stack_auth_adds_is_used_after_one_refetch(
+    api_client: APIClient, stack_auth: StackAuthFake
+) -> None:
+    assert whoami(api_client, stack_auth.token()).status_code == 200
+    stack_auth.current_kid, stack_auth.current_key = "stack-next", new_signing_key()
+
+    response = whoami(api_client, stack_auth.token("user_2"))
+
+    assert response.status_code == 200
+    assert stack_auth.jwks_requests == 2
+
+
+def test_a_key_stack_auth_withdraws_stops_verifying_once_the_jwks_is_refetched(
+    api_client: APIClient, stack_auth: StackAuthFake
+) -> None:
+    legacy = stack_auth.token("user_1", kid=stack_auth.legacy_kid)
+    assert whoami(api_client, legacy).status_code == 200
+    stack_auth.legacy_kid, stack_auth.legacy_key = "stack-legacy-2", new_signing_key()
+    # A token naming the new key makes the process read the JWKS again.
+    assert (
+        whoami(
+            api_client, stack_auth.token("user_2", kid="stack-legacy-2", key=stack_auth.legacy_key)
+        ).status_code
+        == 200
+    )
+
+    assert_refused(whoami(api_client, legacy))
+
+
+def test_a_jwks_of_too_many_keys_is_cut_to_the_bound(
+    api_client: APIClient, stack_auth: StackAuthFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published = stack_auth.jwks()
+    extra = new_signing_key()
+    public = ECAlgorithm.to_jwk(extra.public_key(), as_dict=True)
+    many = [{**public, "kid": f"extra-{n}", "alg": "ES256"} for n in range(MAX_SIGNING_KEYS)]
+    monkeypatch.setattr(stack_auth, "jwks", lambda: {"keys": published["keys"] + many})
+
+    first = whoami(api_client, stack_auth.token("user_1"))
+    within = whoami(api_client, stack_auth.token(kid=f"extra-{MAX_SIGNING_KEYS - 3}", key=extra))
+    beyond = whoami(api_client, stack_auth.token(kid=f"extra-{MAX_SIGNING_KEYS - 1}", key=extra))
+
+    assert (first.status_code, within.status_code) == (200, 200)
+    assert_refused(beyond)
+
+
 def test_unknown_kid_refetches_the_jwks_once_then_is_refused(
     api_client: APIClient, stack_auth: StackAuthFake
 ) -> None:
@@ -294,6 +357,89 @@ def test_missing_project_id_still_answers_401_without_a_token(
     settings.STACK_AUTH_PROJECT_ID = ""
 
     assert_refused(api_client.get(WHOAMI))
+
+
+# --- verified tokens kept in process memory -------------------------------------------------
+
+
+@pytest.fixture
+def signature_checks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Record every ES256 signature check (PyJWT's), to see when a token is verified."""
+    checks: list[bytes] = []
+    original = ECAlgorithm.verify
+
+    def verify(self: ECAlgorithm, message: bytes, key: Any, signature: bytes) -> bool:
+        checks.append(message)
+        return bool(original(self, message, key, signature))
+
+    monkeypatch.setattr(ECAlgorithm, "verify", verify)
+    return checks
+
+
+def test_a_token_is_verified_once_then_recognised_until_its_exp(
+    api_client: APIClient, stack_auth: StackAuthFake, signature_checks: list[bytes]
+) -> None:
+    token, other = stack_auth.token("user_1"), stack_auth.token("user_1")
+
+    statuses = [whoami(api_client, t).status_code for t in (token, token, token, other)]
+
+    assert statuses == [200] * 4
+    assert len(signature_checks) == 2
+
+
+def test_a_recognised_token_is_verified_again_once_its_exp_is_reached(
+    api_client: APIClient,
+    stack_auth: StackAuthFake,
+    signature_checks: list[bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = stack_auth.token("user_1", exp_in=120)
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    assert whoami(api_client, token).status_code == 200
+
+    # The process's clock reaches the token's exp: it is no longer taken on trust.
+    monkeypatch.setattr(authentication._verified_tokens, "clock", lambda: float(exp))
+    assert whoami(api_client, token).status_code == 200
+
+    assert len(signature_checks) == 2
+
+
+def test_a_recognised_token_of_a_user_deleted_since_is_refused(
+    api_client: APIClient, stack_auth: StackAuthFake, django_capture_on_commit_callbacks: Any
+) -> None:
+    token = stack_auth.token("user_gone")
+    assert whoami(api_client, token).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        stack_user_delete(user_id="user_gone")
+
+    response = whoami(api_client, token)
+
+    assert_refused(response)
+    assert "deleted" in response.json()["detail"]
+
+
+def test_a_recognised_token_of_a_user_deleted_on_another_host_is_refused_at_the_next_touch(
+    api_client: APIClient, stack_auth: StackAuthFake
+) -> None:
+    token = stack_auth.token("user_gone")
+    assert whoami(api_client, token).status_code == 200
+    # Deleted by another host whose mark never reached this cache: the mirror's tombstone
+    # refuses the token as soon as the touch interval lets the mirror be read again.
+    stack_user_delete(user_id="user_gone")
+    cache.clear()
+
+    assert_refused(whoami(api_client, token))
+
+
+def test_recognised_tokens_are_kept_per_project(
+    api_client: APIClient, stack_auth: StackAuthFake, settings: SettingsWrapper
+) -> None:
+    token = stack_auth.token("user_1")
+    assert whoami(api_client, token).status_code == 200
+
+    settings.STACK_AUTH_PROJECT_ID = "another-project"
+
+    assert whoami(api_client, token).status_code in (401, 503)
 
 
 # --- the user mirror -------------------------------------------------------------------------

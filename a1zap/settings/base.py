@@ -5,6 +5,7 @@ Every variable of the contract is read here with a default that is safe for a lo
 """
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -32,7 +33,16 @@ DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache_url("CACHE_URL", default="redis://127.0.0.1:6379/0")}
+
+def pooled_redis(cache: dict[str, Any]) -> dict[str, Any]:
+    """Serve a Redis cache through core.cache.PooledRedisCache: one client per process,
+    where Django's own backend builds one per call."""
+    if cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+        return {**cache, "BACKEND": "core.cache.PooledRedisCache"}
+    return cache
+
+
+CACHES = {"default": pooled_redis(env.cache_url("CACHE_URL", default="redis://127.0.0.1:6379/0"))}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -246,7 +256,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "core.pagination.NewestFirstCursorPagination",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # django-filter's backend, building no filter form for a request that names no filter.
+    "DEFAULT_FILTER_BACKENDS": ["core.filters.FilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": ["billing.throttling.PlanRateThrottle"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "NUM_PROXIES": TRUSTED_PROXY_HOPS,

@@ -3,7 +3,7 @@
 import os
 
 from .base import *  # noqa: F403
-from .base import DEV_FIELD_ENCRYPTION_KEY, env
+from .base import DEV_FIELD_ENCRYPTION_KEY, env, pooled_redis
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -11,7 +11,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # so that clearing the cache in one worker never touches another's counters.
 _WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 CACHES = {
-    "default": env.cache_url("TEST_CACHE_URL", default=f"redis://127.0.0.1:6379/{15 - _WORKER % 8}")
+    "default": pooled_redis(
+        env.cache_url("TEST_CACHE_URL", default=f"redis://127.0.0.1:6379/{15 - _WORKER % 8}")
+    )
 }
 # The broker likewise, on databases of its own (gw0 -> 7, gw1 -> 6, ...): the cache's are flushed
 # between tests, which would drop queued tasks.

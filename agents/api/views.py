@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
@@ -11,11 +12,13 @@ from rest_framework.views import APIView
 
 from agents import selectors, services
 from agents.api.serializers import (
+    AGENT_LIST_COLUMNS,
     AgentCreatedSerializer,
     AgentSerializer,
     AgentWriteSerializer,
     HandleAvailabilitySerializer,
     PublicAgentSerializer,
+    agent_list_item,
 )
 from agents.handles import RESERVED_HANDLES, handle_problem
 from agents.models import A1Agent, AgentStatus, AgentType
@@ -81,6 +84,13 @@ class AgentViewSet(
         response = super().finalize_response(request, response, *args, **kwargs)
         response["Cache-Control"] = "no-store"
         return response
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        rows: Any = self.filter_queryset(self.get_queryset()).values(*AGENT_LIST_COLUMNS)
+        page = self.paginate_queryset(rows)
+        assert page is not None  # the list is always paginated
+        zone = timezone.get_current_timezone()
+        return self.get_paginated_response([agent_list_item(row, zone) for row in page])
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         owner = owner_of(request.user)

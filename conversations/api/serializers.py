@@ -1,9 +1,11 @@
+import datetime as dt
 from typing import Any
 
 from rest_framework import serializers
 
 from conversations.models import AgentConversation, Channel, Message, MessageRole
 from core.api_input import BoundedJSONField, StrictFieldsMixin
+from core.api_output import iso_datetime, uuid_text
 
 # The identifiers sit in B-tree indexes, whose entries must stay well under 2,704 bytes.
 EXTERNAL_USER_ID_MAX_LENGTH = 255
@@ -57,6 +59,30 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
             "created_at",
         )  # fmt: skip
         read_only_fields = fields
+
+
+# A conversation's page of messages reads `.values(*MESSAGE_LIST_COLUMNS)` and writes each
+# row with message_list_item: what MessageSerializer writes (tests/test_list_bodies.py),
+# without DRF's fields built per request and walked per value.
+MESSAGE_LIST_COLUMNS = (
+    "id", "conversation_id", "agent_id", "role", "content", "metadata", "client_message_id",
+    "created_at",
+)  # fmt: skip
+
+
+def message_list_item(row: dict[str, Any], zone: dt.tzinfo) -> dict[str, Any]:
+    """A message of the page, from its MESSAGE_LIST_COLUMNS, in MessageSerializer's order;
+    times in `zone` (the current time zone, as DRF writes them)."""
+    return {
+        "id": str(row["id"]),
+        "conversation": uuid_text(row["conversation_id"]),
+        "agent": uuid_text(row["agent_id"]),
+        "role": row["role"],
+        "content": row["content"],
+        "metadata": row["metadata"],
+        "client_message_id": row["client_message_id"],
+        "created_at": iso_datetime(row["created_at"], zone),
+    }
 
 
 class MessageCreateSerializer(StrictFieldsMixin, serializers.Serializer[Message]):

@@ -13,8 +13,9 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -36,12 +37,14 @@ from agents.api.views import UUID_PATH_REGEX
 from agents.api.visibility import visible_agent_id
 from conversations import selectors, services
 from conversations.api.serializers import (
+    MESSAGE_LIST_COLUMNS,
     ConversationCreateSerializer,
     ConversationSerializer,
     ConversationUpdateSerializer,
     ExportQuerySerializer,
     MessageCreateSerializer,
     MessageSerializer,
+    message_list_item,
 )
 from conversations.models import AgentConversation, Channel, ConversationStatus, Message
 from core.permissions import IsApp, IsOwnerAppOrStaff
@@ -229,9 +232,15 @@ class ConversationMessagesView(generics.GenericAPIView[Message]):
     staff_resource = "message"
 
     def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
-        conversation = _visible_conversation(request, conversation_id)
-        page = self.paginate_queryset(selectors.messages_of_conversation(conversation.id))
-        return self.get_paginated_response(MessageSerializer(page, many=True).data)
+        if not selectors.conversation_is_visible_to(request.user, conversation_id):
+            raise Http404
+        rows: Any = selectors.messages_of_conversation(conversation_id).values(
+            *MESSAGE_LIST_COLUMNS
+        )
+        page = self.paginate_queryset(rows)
+        assert page is not None  # the page is always paginated
+        zone = timezone.get_current_timezone()
+        return self.get_paginated_response([message_list_item(row, zone) for row in page])
 
     def post(self, request: Request, conversation_id: uuid.UUID) -> Response:
         conversation = _visible_conversation(request, conversation_id)
