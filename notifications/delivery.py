@@ -203,3 +203,18 @@ def deliveries_due(limit: int = 1000) -> list[str]:
         status=DeliveryStatus.PENDING, next_attempt_at__lte=timezone.now()
     ).order_by("next_attempt_at")
     return [str(pk) for pk in rows.values_list("pk", flat=True)[:limit]]
+
+
+@transaction.atomic
+def delivery_replay(*, delivery_id: Any) -> bool:
+    """Make the delivery pending again, due now with its retries afresh, and queue it on
+    commit; False if there is no such delivery."""
+    from jobs.enqueue import enqueue_on_commit
+    from notifications.tasks import webhook_deliver
+
+    replayed = WebhookDelivery.objects.filter(pk=delivery_id).update(
+        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now()
+    )
+    if replayed:
+        enqueue_on_commit(webhook_deliver, delivery_id=str(delivery_id))
+    return bool(replayed)

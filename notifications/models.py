@@ -93,6 +93,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         db_table = "webhook_deliveries"
+        permissions = [("replay_webhookdelivery", "Can send a webhook delivery again")]
         ordering = ("-created_at", "id")
         indexes = [
             models.Index(

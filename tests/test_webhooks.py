@@ -17,6 +17,7 @@ from notifications.delivery import delivery_attempt
 from notifications.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from notifications.services import endpoint_create, endpoint_rotate_secret
 from tests.background import wait_until
+from tests.test_admin_agents import staff_client
 from tests.webhook_receiver import Reply, WebhookReceiver
 
 pytestmark = pytest.mark.django_db
@@ -352,3 +353,63 @@ def test_the_sweep_sends_a_committed_event_whose_message_was_lost(
     wait_until(lambda: receiver.received, "the swept delivery")
     assert json.loads(receiver.received[0].body)["type"] == "agent.created"
     verified(secret, receiver.received[0])
+
+
+# --- the admin ---------------------------------------------------------------------------
+
+DELIVERIES_ADMIN = "/admin/notifications/webhookdelivery/"
+
+
+def failed_and_succeeded(receiver: WebhookReceiver) -> tuple[Any, Any]:
+    receiver.script = [Reply(200), Reply(400)]
+    register(receiver)
+    agent = new_agent()
+    agent_services.agent_pause(agent=agent)
+    first, second = WebhookDelivery.objects.order_by("created_at", "id")
+    for delivery in (first, second):
+        delivery_attempt(delivery_id=str(delivery.pk))
+    succeeded = WebhookDelivery.objects.get(status=DeliveryStatus.SUCCEEDED)
+    failed = WebhookDelivery.objects.get(status=DeliveryStatus.FAILED)
+    return succeeded, failed
+
+
+def test_staff_see_deliveries_failed_first_with_their_attempts(
+    receiver: WebhookReceiver,
+) -> None:
+    succeeded, failed = failed_and_succeeded(receiver)
+    client, _ = staff_client("support")
+    listing = client.get(DELIVERIES_ADMIN)
+    assert listing.status_code == 200
+    text = listing.content.decode()
+    assert text.index(failed.event_id) < text.index(succeeded.event_id)
+    assert "Send the selected deliveries again" not in text  # support only reads
+    page = client.get(f"{DELIVERIES_ADMIN}{failed.pk}/change/").content.decode()
+    assert "400" in page
+    assert "ok" in page  # the response body, truncated
+
+
+def test_an_admin_sends_a_failed_delivery_again_with_its_retries_afresh(
+    receiver: WebhookReceiver, django_capture_on_commit_callbacks: Any
+) -> None:
+    _succeeded, failed = failed_and_succeeded(receiver)
+    support, _ = staff_client("support")
+    refused = support.post(
+        DELIVERIES_ADMIN, {"action": "replay_deliveries", "_selected_action": [str(failed.pk)]}
+    )
+    assert refused.status_code in (200, 302)
+    failed.refresh_from_db()
+    assert failed.status == DeliveryStatus.FAILED
+    client, _ = staff_client("admin")
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(
+            DELIVERIES_ADMIN,
+            {"action": "replay_deliveries", "_selected_action": [str(failed.pk)]},
+        )
+    assert response.status_code == 302
+    assert len(callbacks) == 1
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts) == (DeliveryStatus.PENDING, 0)
+    delivery_attempt(delivery_id=str(failed.pk))
+    assert [r.headers["webhook-id"] for r in receiver.received].count(failed.event_id) == 2
+    failed.refresh_from_db()
+    assert failed.status == DeliveryStatus.SUCCEEDED
