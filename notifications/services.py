@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.encryption import KeyRotation
 from core.outbound import OutboundRefused, vet_url
 from notifications.errors import EndpointInvalid, EndpointLimitReached
 from notifications.events import EVENT_TYPES
@@ -127,3 +128,37 @@ def signing_secrets(endpoint: WebhookEndpoint, *, now: dt.datetime) -> list[str]
     if endpoint.previous_secret and expires is not None and expires > now:
         current.append(endpoint.previous_secret)
     return current
+
+
+ENDPOINT_SECRETS_BATCH = """
+SELECT id, secret, previous_secret FROM webhook_endpoints
+WHERE %(last)s::uuid IS NULL OR id > %(last)s::uuid
+ORDER BY id LIMIT %(limit)s
+"""
+
+
+@transaction.atomic
+def endpoint_secrets_reencrypt(
+    *, after_id: Any, limit: int, rotation: KeyRotation, dry_run: bool = False
+) -> list[Any]:
+    """Move one batch of endpoints' signing secrets (ids after `after_id`) to the newest key,
+    in its own transaction; return the ids of the batch, in order (`rotate_encryption_key`)."""
+    lock = "" if dry_run else " FOR NO KEY UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(ENDPOINT_SECRETS_BATCH + lock, {"last": after_id, "limit": limit})
+        rows = cursor.fetchall()
+        changes = []
+        for endpoint_id, secret, previous in rows:
+            new_secret = rotation.rotated(secret, f"webhook_endpoints.secret of {endpoint_id}")
+            new_previous = previous and rotation.rotated(
+                previous, f"webhook_endpoints.previous_secret of {endpoint_id}"
+            )
+            if new_secret is not None or new_previous:
+                changes.append((new_secret, new_previous or None, endpoint_id))
+        if changes and not dry_run:
+            cursor.executemany(
+                "UPDATE webhook_endpoints SET secret = COALESCE(%s, secret), "
+                "previous_secret = COALESCE(%s, previous_secret) WHERE id = %s",
+                changes,
+            )
+    return [row[0] for row in rows]
