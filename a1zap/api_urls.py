@@ -22,4 +22,5 @@ urlpatterns = [
     path("", include("conversations.api.urls")),
     path("", include("integrations.api.urls")),
     path("", include("agents.api.audit.urls")),
+    path("", include("notifications.api.urls")),
 ]

@@ -32,6 +32,7 @@ from billing.models import UserSubscription
 from billing.selectors import AgentLimits, agent_limits_for
 from billing.services import subscription_lock_for_user
 from core.encryption import KeyRotation, lookup_hash
+from notifications.events import event_emit
 
 # Fields an owner may change with agent_update; status moves only through the lifecycle.
 UPDATABLE_FIELDS = frozenset(
@@ -69,6 +70,17 @@ def _record(
         agent_id=agent.pk,
         owner_id=agent.owner_id,
     )
+    # The owner's webhooks hear of it in the same transaction (an outbox row).
+    event_emit(owner_id=agent.owner_id, event_type=action, data=agent_event_data(agent))
+
+
+# What an agent.* webhook tells the owner of the agent (no contact details, no documents).
+AGENT_EVENT_FIELDS = ("id", "owner_id", "name", "handle", "agent_type", "status")
+
+
+def agent_event_data(agent: A1Agent) -> dict[str, Any]:
+    """The `data` of an agent.* event."""
+    return {field: getattr(agent, field) for field in AGENT_EVENT_FIELDS}
 
 
 def _ensure_room_for(
@@ -339,6 +351,12 @@ def _record_deleted(deleted: list[dict[str, Any]], *, actor: Actor) -> None:
         }
         for row in deleted
     )
+    for row in deleted:
+        event_emit(
+            owner_id=row["owner_id"],
+            event_type="agent.deleted",
+            data={field: row[field] for field in AGENT_EVENT_FIELDS},
+        )
 
 
 @transaction.atomic

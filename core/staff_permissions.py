@@ -90,6 +90,21 @@ STAFF_PERMISSIONS: dict[str, dict[str, str | None]] = {
         "change": None,
         "delete": None,
     },
+    # Owners' webhook receivers are theirs to change (through the API); staff read them.
+    "webhook_endpoint": {
+        "view": "notifications.view_webhookendpoint",
+        "add": None,
+        "change": None,
+        "delete": None,
+    },
+    # Deliveries are the worker's record; admins may send one again.
+    "webhook_delivery": {
+        "view": "notifications.view_webhookdelivery",
+        "add": None,
+        "change": None,
+        "delete": None,
+        "replay": "notifications.replay_webhookdelivery",
+    },
     # The user mirror follows Stack Auth; deleting a user is Stack Auth's call.
     "stack_user": {"view": "accounts.view_stackuser", "add": None, "change": None, "delete": None},
 }

@@ -23,6 +23,8 @@ from agents.models import A1Agent, App
 from agents.services import agent_create
 from conversations.models import AgentConversation
 from integrations.models import AgentIntegration
+from notifications.models import WebhookEndpoint
+from notifications.services import endpoint_create
 from tests.factories import ConversationFactory, IntegrationFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +52,13 @@ def owner_a() -> dict[str, Any]:
     MessageFactory.create(conversation=conversation, content="a's private message")
     integration = IntegrationFactory.create(agent=agent, provider="telegram")
     A1Agent.objects.filter(pk=agent.pk).update(status="paused")
-    return {"agent": agent, "conversation": conversation, "integration": integration}
+    endpoint, _secret = endpoint_create(
+        owner_id="owner_a", url="https://1.1.1.1/a-hooks", description="a's receiver"
+    )
+    return {
+        "agent": agent, "conversation": conversation, "integration": integration,
+        "endpoint": endpoint,
+    }  # fmt: skip
 
 
 def path_for(template: str, a: dict[str, Any]) -> str:
@@ -59,6 +67,8 @@ def path_for(template: str, a: dict[str, Any]) -> str:
         target = a["conversation"].pk
     elif template.startswith("/api/v1/integrations/"):
         target = a["integration"].pk
+    elif template.startswith("/api/v1/webhooks/"):
+        target = a["endpoint"].pk
     else:
         target = a["agent"].pk
     path = template.replace("{handle}", a["agent"].handle)
@@ -81,6 +91,7 @@ def secrets_of(a: dict[str, Any]) -> list[str]:
     return [
         str(a["agent"].pk), "private_agent_a", "owner_a", "secret-a@example.com",
         str(a["conversation"].pk), "a-customer", "a's private message", str(a["integration"].pk),
+        str(a["endpoint"].pk), "a-hooks", "a's receiver",
     ]  # fmt: skip
 
 
@@ -115,6 +126,8 @@ def test_no_route_lets_an_outsider_see_or_change_owner_as_data(
     assert (agent.status, agent.name) == ("paused", "Private Agent")
     assert AgentConversation.objects.get(pk=owner_a["conversation"].pk).status == "active"
     assert AgentIntegration.objects.filter(pk=owner_a["integration"].pk).exists()
+    endpoint = WebhookEndpoint.objects.get(pk=owner_a["endpoint"].pk)
+    assert (endpoint.secret, endpoint.enabled) == (owner_a["endpoint"].secret, True)
 
 
 def test_anonymous_callers_get_401_on_every_private_route(owner_a: dict[str, Any]) -> None:
@@ -179,6 +192,15 @@ STAFF_MAY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/subscription/"): NOBODY,
     ("POST", "/api/v1/usage/events/"): NOBODY,
     ("GET", "/api/v1/usage/summary/"): NOBODY,
+    # An owner's own receivers and their log (staff read deliveries in the admin).
+    ("GET", "/api/v1/webhooks/endpoints/"): NOBODY,
+    ("POST", "/api/v1/webhooks/endpoints/"): NOBODY,
+    ("GET", "/api/v1/webhooks/endpoints/{id}/"): NOBODY,
+    ("PATCH", "/api/v1/webhooks/endpoints/{id}/"): NOBODY,
+    ("DELETE", "/api/v1/webhooks/endpoints/{id}/"): NOBODY,
+    ("POST", "/api/v1/webhooks/endpoints/{id}/ping/"): NOBODY,
+    ("POST", "/api/v1/webhooks/endpoints/{id}/rotate-secret/"): NOBODY,
+    ("GET", "/api/v1/webhooks/deliveries/"): NOBODY,
 }
 
 # A body each route accepts (so an allowed call succeeds) and a query where one is needed.

@@ -15,6 +15,8 @@ from core.encryption import decrypt
 from integrations.models import AgentIntegration
 from integrations.providers import config_masked
 from integrations.services import integration_create
+from notifications.models import WebhookEndpoint
+from notifications.services import endpoint_create, endpoint_rotate_secret
 from tests.factories import AgentFactory
 
 pytestmark = pytest.mark.django_db
@@ -54,6 +56,8 @@ def encrypted_under_the_old_key(settings: SettingsWrapper) -> list[A1Agent]:
     agents.append(AgentFactory.create())  # no contact details at all
     for agent in agents[:3]:
         integration_create(agent_id=agent.pk, provider="slack", config=SLACK)
+    endpoint, _ = endpoint_create(owner_id="owner_w", url="https://1.1.1.1/hooks")
+    endpoint_rotate_secret(endpoint_id=endpoint.pk)  # a current and a previous secret
     return agents
 
 
@@ -66,8 +70,8 @@ def test_rotation_reencrypts_contact_fields_and_secrets_under_the_newest_key(
     summary = rotate("--batch-size", "2")
 
     assert summary.strip() == (
-        "Re-encrypted 10 agent contact values and 6 integration secrets; "
-        "0 already under the newest key; 0 unreadable."
+        "Re-encrypted 10 agent contact values, 6 integration secrets and 2 webhook signing "
+        "secrets; 0 already under the newest key; 0 unreadable."
     )
     agents_after, secrets_after = raw_agents(), raw_secrets()
     for agent_id, values in agents_before.items():
@@ -88,6 +92,10 @@ def test_rotation_reencrypts_contact_fields_and_secrets_under_the_newest_key(
     for secrets in secrets_after.values():
         assert decrypt(secrets["bot_token"]) == SLACK["bot_token"]
         assert decrypt(secrets["signing_secret"]) == SLACK["signing_secret"]
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.secret.startswith("whsec_")
+    assert endpoint.previous_secret is not None
+    assert endpoint.previous_secret.startswith("whsec_")
     for integration in AgentIntegration.objects.all():
         assert config_masked(integration.config)["bot_token"] == "••••" + SLACK["bot_token"][-4:]
 
@@ -101,8 +109,8 @@ def test_a_second_run_finds_nothing_to_do_and_changes_nothing(
 
     summary = rotate("--batch-size", "1")
 
-    assert "Re-encrypted 0 agent contact values and 0 integration secrets" in summary
-    assert "16 already under the newest key" in summary
+    assert "Re-encrypted 0 agent contact values, 0 integration secrets and 0 webhook" in summary
+    assert "18 already under the newest key" in summary
     assert (raw_agents(), raw_secrets()) == (agents_once, secrets_once)
 
 
@@ -116,7 +124,7 @@ def test_an_interrupted_rotation_finishes_on_the_next_run(
 
     summary = rotate()
 
-    assert "Re-encrypted 9 agent contact values and 6 integration secrets" in summary
+    assert "Re-encrypted 9 agent contact values, 6 integration secrets" in summary
     assert "1 already under the newest key" in summary
     settings.FIELD_ENCRYPTION_KEYS = [NEW_KEY]
     assert A1Agent.objects.get(pk=first.pk).email == "bot0@example.com"
@@ -130,7 +138,7 @@ def test_a_dry_run_counts_but_writes_nothing(
 
     summary = rotate("--dry-run")
 
-    assert summary.startswith("Would re-encrypt 10 agent contact values and 6 integration secrets")
+    assert summary.startswith("Would re-encrypt 10 agent contact values, 6 integration secrets")
     assert (raw_agents(), raw_secrets()) == (agents_before, secrets_before)
 
 

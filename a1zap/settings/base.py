@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "conversations",
     "integrations",
     "audit",
+    "notifications",
     "invoicing",
     "console",
     "demo",
@@ -196,6 +197,10 @@ FIELD_ENCRYPTION_KEYS = env.list(
 # Local development only (production.py refuses it): outbound targets may be http:// and
 # loopback (127.0.0.0/8, ::1), e.g. a webhook receiver on http://127.0.0.1:8080/.
 WEBHOOK_ALLOW_INSECURE_TARGETS = env.bool("WEBHOOK_ALLOW_INSECURE_TARGETS", default=False)
+# Outgoing webhooks (notifications/): how long one delivery attempt may take, and how long a
+# rotated-out signing secret keeps signing beside the new one.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_SECRET_GRACE_SECONDS = env.int("WEBHOOK_SECRET_GRACE_SECONDS", default=24 * 60 * 60)
 
 # Background work (a1zap/celery.py): Celery on a Redis database of its own, apart from the
 # cache's, so that no cache eviction or flush ever drops a queued job.

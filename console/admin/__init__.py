@@ -9,5 +9,6 @@ from console.admin import (
     conversations,  # noqa: F401
     integrations,  # noqa: F401
     jobs,  # noqa: F401
+    notifications,  # noqa: F401
     usage,  # noqa: F401
 )

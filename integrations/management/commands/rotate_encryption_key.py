@@ -19,12 +19,14 @@ from tqdm import tqdm
 from agents.services import agent_contacts_reencrypt
 from core.encryption import KeyRotation, Tally
 from integrations.services import integration_secrets_reencrypt
+from notifications.services import endpoint_secrets_reencrypt
 
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt agents' contact fields and integration secrets under the newest key of "
-        "FIELD_ENCRYPTION_KEYS, in batches; safe to interrupt and run again."
+        "Re-encrypt agents' contact fields, integration secrets and webhook signing secrets "
+        "under the newest key of FIELD_ENCRYPTION_KEYS, in batches; safe to interrupt and run "
+        "again."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -37,13 +39,14 @@ class Command(BaseCommand):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         self.progress_enabled = options.get("verbosity", 1) > 0
-        agents, secrets = Tally(), Tally()
+        agents, secrets, signing = Tally(), Tally(), Tally()
         if not settings.FIELD_ENCRYPTION_KEYS:
             raise CommandError("FIELD_ENCRYPTION_KEYS is empty: nothing can be re-encrypted.")
         # Each app rewrites its own rows, one batch per transaction.
         for rewrite_batch, tally, table, description in (
             (agent_contacts_reencrypt, agents, "a1_agents", "agents"),
             (integration_secrets_reencrypt, secrets, "agent_integrations", "integrations"),
+            (endpoint_secrets_reencrypt, signing, "webhook_endpoints", "webhook endpoints"),
         ):
             rotation = KeyRotation(tally)
             with self._progress(table, description) as progress:
@@ -58,11 +61,12 @@ class Command(BaseCommand):
                     last_id = ids[-1]
 
         verb = "Would re-encrypt" if dry_run else "Re-encrypted"
-        unreadable = agents.unreadable + secrets.unreadable
+        unreadable = agents.unreadable + secrets.unreadable + signing.unreadable
+        current = agents.current + secrets.current + signing.current
         self.stdout.write(
-            f"{verb} {agents.rotated} agent contact values and {secrets.rotated} integration "
-            f"secrets; {agents.current + secrets.current} already under the newest key; "
-            f"{len(unreadable)} unreadable."
+            f"{verb} {agents.rotated} agent contact values, {secrets.rotated} integration "
+            f"secrets and {signing.rotated} webhook signing secrets; {current} already under "
+            f"the newest key; {len(unreadable)} unreadable."
         )
         if unreadable:
             shown = ", ".join(unreadable[:20]) + (" …" if len(unreadable) > 20 else "")

@@ -1,0 +1,152 @@
+"""The webhooks API: owners register endpoints and read every delivery attempt."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.permissions import IsOwner
+from core.principals import owner_of
+from notifications import selectors, services
+from notifications.api.serializers import (
+    AttemptSerializer,
+    EndpointCreateSerializer,
+    EndpointSerializer,
+    EndpointUpdateSerializer,
+    EndpointWithSecretSerializer,
+    PingSerializer,
+)
+from notifications.events import event_ping
+from notifications.models import WebhookAttempt, WebhookEndpoint
+
+UUID_REGEX = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+
+
+def _with_secret(endpoint: WebhookEndpoint, secret: str) -> dict[str, Any]:
+    endpoint.secret = secret
+    return dict(EndpointWithSecretSerializer(endpoint).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List your webhook endpoints", responses=EndpointSerializer(many=True)
+    ),
+    retrieve=extend_schema(summary="Read one webhook endpoint", responses=EndpointSerializer),
+    create=extend_schema(
+        summary="Register a webhook endpoint",
+        description="At most 5 per owner; https:// on a public host. The signing secret is in "
+        "this answer only.",
+        request=EndpointCreateSerializer,
+        responses={201: EndpointWithSecretSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change a webhook endpoint",
+        request=EndpointUpdateSerializer,
+        responses=EndpointSerializer,
+    ),
+    destroy=extend_schema(summary="Remove a webhook endpoint and its delivery log"),
+)
+class EndpointViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet[WebhookEndpoint],
+):
+    """An owner's webhook endpoints. Another owner's is 404 on every route."""
+
+    serializer_class = EndpointSerializer
+    permission_classes = [IsOwner]
+    lookup_value_regex = UUID_REGEX
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[WebhookEndpoint]:
+        return selectors.endpoint_queryset_for(self.request.user)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = EndpointCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        owner = owner_of(request.user)
+        assert owner is not None  # IsOwner
+        endpoint, secret = services.endpoint_create(owner_id=owner.id, **serializer.validated_data)
+        return Response(_with_secret(endpoint, secret), status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        endpoint = self.get_object()
+        serializer = EndpointUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        endpoint = services.endpoint_update(endpoint_id=endpoint.pk, **serializer.validated_data)
+        return Response(EndpointSerializer(endpoint).data)
+
+    def perform_destroy(self, instance: WebhookEndpoint) -> None:
+        services.endpoint_delete(endpoint_id=instance.pk)
+
+    @extend_schema(
+        summary="Give the endpoint a new signing secret",
+        description="The new secret is in this answer only. The old one keeps signing beside "
+        "it (two signatures in `webhook-signature`) until `previous_secret_expires_at`.",
+        request=None,
+        responses=EndpointWithSecretSerializer,
+    )
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request: Request, pk: str | None = None) -> Response:
+        endpoint, secret = services.endpoint_rotate_secret(endpoint_id=self.get_object().pk)
+        return Response(_with_secret(endpoint, secret))
+
+    @extend_schema(
+        summary="Send a test `ping` event to the endpoint",
+        request=None,
+        responses={202: PingSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def ping(self, request: Request, pk: str | None = None) -> Response:
+        event = event_ping(endpoint=self.get_object())
+        return Response({"event_id": event.id}, status=status.HTTP_202_ACCEPTED)
+
+
+class AttemptPagination(CursorPagination):
+    ordering = ("-attempted_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List every delivery attempt to one of your endpoints, newest first",
+        parameters=[
+            OpenApiParameter(
+                "endpoint", OpenApiTypes.UUID, required=True, description="The endpoint."
+            )
+        ],
+    )
+)
+class DeliveryViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[WebhookAttempt]):
+    serializer_class = AttemptSerializer
+    permission_classes = [IsOwner]
+    pagination_class = AttemptPagination
+
+    def get_queryset(self) -> QuerySet[WebhookAttempt]:
+        if getattr(self, "swagger_fake_view", False):
+            return WebhookAttempt.objects.none()
+        raw = self.request.query_params.get("endpoint")
+        if raw is None:
+            raise exceptions.ValidationError({"endpoint": ["This query parameter is required."]})
+        endpoint = selectors.endpoint_queryset_for(self.request.user).filter(pk=_uuid(raw)).first()
+        if endpoint is None:
+            raise exceptions.NotFound("No such webhook endpoint.")
+        return selectors.attempt_queryset_for(self.request.user, endpoint_id=endpoint.pk)
+
+
+def _uuid(raw: str) -> Any:
+    import uuid
+
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise exceptions.ValidationError({"endpoint": ["Must be a valid UUID."]}) from None

@@ -1,0 +1,39 @@
+"""Background deliveries of outgoing webhooks."""
+
+from celery import shared_task
+
+from jobs.enqueue import enqueue_now
+from jobs.recorded import RecordedTask
+from notifications.delivery import deliveries_due, delivery_attempt
+
+# A retry starts a little after the row is due, so that the claim finds it due.
+DUE_MARGIN_SECONDS = 0.2
+
+
+class WebhookDeliveryPending(Exception):
+    """The endpoint has not accepted the event yet (the last answer is the message)."""
+
+
+@shared_task(
+    bind=True,
+    base=RecordedTask,
+    name="notifications.webhook_deliver",
+    staff_retry_kwargs={"due_only": False},
+)
+def webhook_deliver(self: RecordedTask, *, delivery_id: str, due_only: bool = True) -> str:
+    """Attempt one delivery; send this task again when the delivery is next due."""
+    outcome = delivery_attempt(delivery_id=delivery_id, due_only=due_only)
+    if outcome.retry_in is not None:
+        self.retry_later(
+            WebhookDeliveryPending(outcome.summary), countdown=outcome.retry_in + DUE_MARGIN_SECONDS
+        )
+    return outcome.summary
+
+
+@shared_task(base=RecordedTask, name="notifications.webhook_deliveries_sweep")
+def webhook_deliveries_sweep() -> str:
+    """Queue every pending delivery that is due (its message lost, or the process died)."""
+    due = deliveries_due()
+    for delivery_id in due:
+        enqueue_now(webhook_deliver, delivery_id=delivery_id)
+    return f"{len(due)} queued"
