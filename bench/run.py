@@ -1,8 +1,8 @@
 """Benchmark the project at scale and print one table, every row measured side by side.
 
     .venv/bin/python bench/run.py [--small-agents 1000] [--close-agents 20000]
-        [--admin-agents 100000] [--configs 4x2] [--servers async,gthread] [--duration 8]
-        [--clients 16] [--stalled 16] [--rounds 3] [--profile 300] [--profile-top 20]
+        [--admin-agents 100000] [--configs 4x2] [--servers async,gthread] [--duration 4]
+        [--clients 16] [--stalled 16] [--rounds 5] [--profile 300] [--profile-top 20]
 
 `make bench` runs this (and installs wrk first). On its own database (BENCH_DATABASE_URL,
 default `a1zap_bench`, created and migrated if missing; its demo tables are emptied at the
@@ -23,9 +23,10 @@ Celery row), in three stages:
    `ListAPIView` with a `ModelSerializer`; served only by the bench's server, whose settings
    are `bench.settings`), usage ingestion through the API in batches of 1 and 1000 against
    the same upserts in direct SQL, and the workers' peak memory. The loads run `--rounds`
-   times, interleaved, and each row shows its median round, so a figure and its floor come
-   from the same minutes. Then `--profile` requests per hot endpoint run in this process
-   (`bench/cpu_profile.py`): their CPU per request, and where it goes.
+   times, interleaved (a load next to its floors), and each row shows its median round and,
+   as its ratio, the median of the rounds' ratios: other work on the machine slows a load and
+   the floor measured next to it alike. Then `--profile` requests per hot endpoint run in
+   this process (`bench/cpu_profile.py`): their CPU per request, and where it goes.
 3. It adds agents without usage up to `--admin-agents`; the admin pages are timed again.
 
 The full-size run (about 15 minutes on two cores):
@@ -39,6 +40,7 @@ same machine, so the load generator and PostgreSQL share the server's cores.
 import argparse
 import datetime as dt
 import os
+import statistics
 import sys
 import time
 import uuid
@@ -98,10 +100,6 @@ def _latency(result: http_load.LoadResult, unit: str = "req/s") -> str:
     )
 
 
-def _ratio(value: float, floor: float) -> str:
-    return f"{value / floor:.0%}" if floor else "-"
-
-
 def _times(value: float, reference: float) -> str:
     return f"x{value / reference:.2f}" if reference else "-"
 
@@ -124,9 +122,22 @@ def _env(cache_url: str) -> dict[str, str]:
     return dict(os.environ)
 
 
-def _median(results: list[http_load.LoadResult]) -> http_load.LoadResult:
-    """The round with the median rate (its latencies come with it)."""
-    return sorted(results, key=lambda result: result.rate)[(len(results) - 1) // 2]
+@dataclass(frozen=True)
+class Rounds:
+    """Every round's result of each load."""
+
+    results: dict[str, list[http_load.LoadResult]]
+
+    def median(self, name: str) -> http_load.LoadResult:
+        """The round with the median rate (its latencies come with it)."""
+        ordered = sorted(self.results[name], key=lambda result: result.rate)
+        return ordered[(len(ordered) - 1) // 2]
+
+    def ratio(self, name: str, floor: str) -> float:
+        """The median over the rounds of the load's rate over its floor's in the same round."""
+        pairs = zip(self.results[name], self.results[floor], strict=True)
+        return statistics.median(load.rate / base.rate if base.rate else 0.0
+                                 for load, base in pairs)  # fmt: skip
 
 
 def _sql_load(work: list[Callable[[], int]], clients: int) -> http_load.LoadResult:
@@ -134,25 +145,19 @@ def _sql_load(work: list[Callable[[], int]], clients: int) -> http_load.LoadResu
     return http_load.LoadResult(done, seconds, 0.0, 0.0, failures=0, client="psycopg")
 
 
-def _rounds(loads: dict[str, Callable[[int], http_load.LoadResult]],
-            rounds: int) -> dict[str, http_load.LoadResult]:  # fmt: skip
-    """Run every load once per round, in alternating order; the median round of each.
+def _rounds(loads: dict[str, Callable[[int], http_load.LoadResult]], rounds: int) -> Rounds:
+    """Run every load once per round, in alternating order.
 
-    Other work on the machine then slows every load alike, and each load's figure and its
-    floor's come from the same minutes.
+    Other work on the machine slows neighbouring loads alike: a load and its floor are
+    measured next to each other, and a ratio is the median of the rounds' ratios.
     """
     results: dict[str, list[http_load.LoadResult]] = {name: [] for name in loads}
     for number in range(rounds):
         order = list(loads) if number % 2 == 0 else list(reversed(loads))
         for name in order:
             results[name].append(loads[name](number))
-    return {name: _median(values) for name, values in results.items()}
-
-
-def _against(result: http_load.LoadResult, django_floor: http_load.LoadResult,
-             drf_list: http_load.LoadResult) -> str:  # fmt: skip
-    versus_drf = _times(result.rate, drf_list.rate)
-    return f"{_ratio(result.rate, django_floor.rate)} (plain DRF {versus_drf})"
+            _log(f"round {number + 1}: {name} {results[name][-1].rate:,.0f}/s")
+    return Rounds(results)
 
 
 def http_rows(server_kind: str, config: tuple[int, int], arguments: argparse.Namespace,
@@ -229,13 +234,12 @@ def http_rows(server_kind: str, config: tuple[int, int], arguments: argparse.Nam
             loads |= {"single sql": sql_single, "batches": api_batches,
                       "batches sql": sql_batches}  # fmt: skip
         _log(f"{name}: {arguments.rounds} rounds of {len(loads)} loads")
-        median = _rounds(loads, arguments.rounds)
-        health = median["health"]
+        measured = _rounds(loads, arguments.rounds)
+        health = measured.median("health")
         _log(
-            f"{name}: /healthz {health.rate:,.0f} req/s, agents {median['agents'].rate:,.0f} "
-            f"(floor {median['agents django'].rate:,.0f}), messages "
-            f"{median['messages'].rate:,.0f} (floor {median['messages django'].rate:,.0f}), "
-            f"single events {median['single'].rate:,.0f}/s"
+            f"{name}: /healthz {health.rate:,.0f} req/s; of the plain Django floor: agents "
+            f"{measured.ratio('agents', 'agents django'):.0%}, messages "
+            f"{measured.ratio('messages', 'messages django'):.0%}"
         )
         rows += [
             Row("`GET /healthz` (framework floor)", name, _latency(health), "-", "-"),
@@ -246,32 +250,35 @@ def http_rows(server_kind: str, config: tuple[int, int], arguments: argparse.Nam
             ("agents", f"`GET /api/v1/agents/` ({AGENTS_PER_OWNER} agents, one owner)"),
             ("messages", "`GET /api/v1/conversations/{id}/messages/` (page of 50)"),
         ):
-            floor, drf = median[f"{resource} django"], median[f"{resource} drf"]
+            floor_name, drf_name = f"{resource} django", f"{resource} drf"
+            floor = measured.median(floor_name)
             rows += [
                 Row(f"{resource}: plain Django view (`.values()`, `JsonResponse`, no auth)",
                     name, _latency(floor), "-", "-"),
                 Row(f"{resource}: plain DRF `ListAPIView` (`ModelSerializer`, cursor pages, "
-                    "no auth, no throttle)", name, _latency(drf), _rate(floor.rate),
-                    _ratio(drf.rate, floor.rate)),
-                Row(f"{label}, as the owner", name, _latency(median[resource]),
-                    f"plain Django: {_rate(floor.rate)}", _against(median[resource], floor, drf)),
+                    "no auth, no throttle)", name, _latency(measured.median(drf_name)),
+                    _rate(floor.rate), f"{measured.ratio(drf_name, floor_name):.0%}"),
+                Row(f"{label}, as the owner", name, _latency(measured.median(resource)),
+                    f"plain Django: {_rate(floor.rate)}",
+                    f"{measured.ratio(resource, floor_name):.0%} "
+                    f"(plain DRF x{measured.ratio(resource, drf_name):.2f})"),
             ]  # fmt: skip
-        single = median["single"]
+        single = measured.median("single")
         if full:
             single_sql, batches, batches_sql = (
-                median["single sql"],
-                median["batches"],
-                median["batches sql"],
+                measured.median("single sql"),
+                measured.median("batches"),
+                measured.median("batches sql"),
             )
             rows += [
                 Row("Usage ingestion, API, batches of 1", name, _latency(single, "events/s"),
                     f"direct SQL, batches of 1: {_rate(single_sql.rate, 'events/s')}",
-                    _ratio(single.rate, single_sql.rate)),
+                    f"{measured.ratio('single', 'single sql'):.0%}"),
                 Row(f"Usage ingestion, API, batches of {ingest.BATCH}",
                     f"{name}, {batches.requests:,} events", _rate(batches.rate, "events/s"),
                     f"direct SQL, batches of {ingest.BATCH}: "
                     f"{_rate(batches_sql.rate, 'events/s')}",
-                    _ratio(batches.rate, batches_sql.rate)),
+                    f"{measured.ratio('batches', 'batches sql'):.0%}"),
             ]  # fmt: skip
         else:
             rows.append(
@@ -332,9 +339,9 @@ def main() -> None:
     parser.add_argument(
         "--stalled", type=int, default=16, help="stalled uploads held open in one row (16)"
     )
-    parser.add_argument("--duration", type=float, default=8, help="seconds per HTTP load (8)")
+    parser.add_argument("--duration", type=float, default=4, help="seconds per HTTP load (4)")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="interleaved rounds of the HTTP loads (3)"
+        "--rounds", type=int, default=5, help="interleaved rounds of the HTTP loads (5)"
     )
     parser.add_argument(
         "--profile",

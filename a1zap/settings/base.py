@@ -25,11 +25,18 @@ DATABASE_URL_DEFAULT = "postgres://root@127.0.0.1:5432/a1zap"
 DATABASES = {"default": env.db_url("DATABASE_URL", default=DATABASE_URL_DEFAULT)}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# Server-side parameter binding lets psycopg prepare a statement once a connection has run it
-# five times, so hot queries skip PostgreSQL's parse and plan. (Behind a transaction-mode
-# pooler such as PgBouncer < 1.21, set DATABASE_SERVER_SIDE_BINDING=false.)
-DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
-    "DATABASE_SERVER_SIDE_BINDING", default=True
+# Server-side parameter binding, and statements prepared once a connection has run them
+# DATABASE_PREPARE_THRESHOLD times: PostgreSQL then plans a hot query once per connection, not
+# on every run (usage ingestion's statement plans in 0.65 ms and runs in 0.4 ms). Django
+# prepares nothing unless told to. Behind a transaction-mode pooler that cannot keep prepared
+# statements (PgBouncer < 1.21, or without max_prepared_statements), set
+# DATABASE_SERVER_SIDE_BINDING=false: then nothing is prepared either.
+SERVER_SIDE_BINDING = env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    server_side_binding=SERVER_SIDE_BINDING,
+    prepare_threshold=(
+        env.int("DATABASE_PREPARE_THRESHOLD", default=5) if SERVER_SIDE_BINDING else None
+    ),
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
