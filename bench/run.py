@@ -88,6 +88,10 @@ def _config(text: str) -> tuple[int, int]:
     return int(workers), int(threads)
 
 
+def _ratio(value: float, floor: float) -> str:
+    return f"{value / floor:.0%}" if floor else "-"
+
+
 def _rate(value: float, unit: str = "req/s") -> str:
     return f"{value:,.0f} {unit}"
 
