@@ -289,9 +289,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # 3.1 for its `webhooks`: the body of every event an owner's endpoints receive.
+    "OAS_VERSION": "3.1.0",
+    "WEBHOOKS": "notifications.api.event_schemas.EVENT_WEBHOOKS",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.openapi.add_error_responses",
+        "core.openapi.simplify_nullable_any",
     ],
     "ENUM_NAME_OVERRIDES": {
         "AgentStatusEnum": "agents.models.AgentStatus",

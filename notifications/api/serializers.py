@@ -4,7 +4,10 @@ from core.api_input import StrictFieldsMixin
 from notifications.events import EVENT_TYPES
 from notifications.models import WebhookAttempt, WebhookEndpoint
 
-EVENT_TYPES_HELP = "Event types to receive; empty (the default) means all of them."
+EVENT_TYPES_HELP = (
+    "Event types to receive; empty (the default) means all of them except the opt-in "
+    "`message.created`, which an endpoint receives only when it names it."
+)
 
 
 class EndpointSerializer(serializers.ModelSerializer[WebhookEndpoint]):
