@@ -13,7 +13,7 @@ from core.encryption import KeyRotation
 from core.outbound import OutboundRefused, vet_url
 from notifications.errors import EndpointInvalid, EndpointLimitReached
 from notifications.events import EVENT_TYPES
-from notifications.models import WebhookEndpoint
+from notifications.models import NotificationSettings, WebhookEndpoint
 
 # A handful: enough for staging and production receivers, not a fan-out service.
 MAX_ENDPOINTS_PER_OWNER = 5
@@ -162,3 +162,32 @@ def endpoint_secrets_reencrypt(
                 changes,
             )
     return [row[0] for row in rows]
+
+
+# --- what an owner is told -------------------------------------------------------------------
+
+
+def notification_settings_for(owner_id: str) -> NotificationSettings:
+    """The owner's choices (the defaults, unsaved, when they made none)."""
+    stored = NotificationSettings.objects.filter(owner_id=owner_id).first()
+    return stored or NotificationSettings(owner_id=owner_id)
+
+
+@transaction.atomic
+def notification_settings_update(
+    *,
+    owner_id: str,
+    usage_email_enabled: bool | None = None,
+    usage_thresholds: list[int] | None = None,
+) -> NotificationSettings:
+    """Change the owner's choices; thresholds are kept sorted and distinct. A change of
+    thresholds applies to counts from now on (an alert already sent is not sent again)."""
+    changes: dict[str, Any] = {"updated_at": timezone.now()}
+    if usage_email_enabled is not None:
+        changes["usage_email_enabled"] = usage_email_enabled
+    if usage_thresholds is not None:
+        changes["usage_thresholds"] = sorted(set(usage_thresholds))
+    settings_row, _created = NotificationSettings.objects.update_or_create(
+        owner_id=owner_id, defaults=changes
+    )
+    return settings_row

@@ -201,6 +201,8 @@ STAFF_MAY: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/webhooks/endpoints/{id}/ping/"): NOBODY,
     ("POST", "/api/v1/webhooks/endpoints/{id}/rotate-secret/"): NOBODY,
     ("GET", "/api/v1/webhooks/deliveries/"): NOBODY,
+    ("GET", "/api/v1/notifications/settings/"): NOBODY,
+    ("PATCH", "/api/v1/notifications/settings/"): NOBODY,
 }
 
 # A body each route accepts (so an allowed call succeeds) and a query where one is needed.

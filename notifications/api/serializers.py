@@ -1,8 +1,15 @@
+from typing import Any
+
 from rest_framework import serializers
 
 from core.api_input import StrictFieldsMixin
 from notifications.events import EVENT_TYPES
-from notifications.models import WebhookAttempt, WebhookEndpoint
+from notifications.models import (
+    MAX_USAGE_THRESHOLDS,
+    MIN_USAGE_THRESHOLD,
+    WebhookAttempt,
+    WebhookEndpoint,
+)
 
 EVENT_TYPES_HELP = (
     "Event types to receive; empty (the default) means all of them except the opt-in "
@@ -69,3 +76,26 @@ class AttemptSerializer(serializers.ModelSerializer[WebhookAttempt]):
             "latency_ms", "succeeded", "response_body", "error",
         )  # fmt: skip
         read_only_fields = fields
+
+
+class NotificationSettingsSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    """What an owner is told about their usage."""
+
+    usage_email_enabled = serializers.BooleanField(
+        required=False, help_text="Email the owner when a usage threshold is reached."
+    )
+    usage_thresholds = serializers.ListField(
+        child=serializers.IntegerField(min_value=MIN_USAGE_THRESHOLD, max_value=100),
+        max_length=MAX_USAGE_THRESHOLDS,
+        allow_empty=True,
+        required=False,
+        help_text=f"Percentages of the month's included messages, {MIN_USAGE_THRESHOLD} to "
+        f"100, at most {MAX_USAGE_THRESHOLDS} (default 50, 80, 100; empty: no threshold "
+        "alerts). A hard cap's refusal is always told.",
+    )
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return {
+            "usage_email_enabled": instance.usage_email_enabled,
+            "usage_thresholds": sorted(instance.usage_thresholds),
+        }

@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from core.permissions import IsOwner
 from core.principals import owner_of
@@ -20,6 +21,7 @@ from notifications.api.serializers import (
     EndpointSerializer,
     EndpointUpdateSerializer,
     EndpointWithSecretSerializer,
+    NotificationSettingsSerializer,
     PingSerializer,
 )
 from notifications.events import event_ping
@@ -150,3 +152,33 @@ def _uuid(raw: str) -> Any:
         return uuid.UUID(raw)
     except ValueError:
         raise exceptions.ValidationError({"endpoint": ["Must be a valid UUID."]}) from None
+
+
+class NotificationSettingsView(APIView):
+    """What the owner is told about their usage: emails on or off, and the thresholds."""
+
+    permission_classes = [IsOwner]
+
+    @extend_schema(
+        summary="Read your notification settings", responses=NotificationSettingsSerializer
+    )
+    def get(self, request: Request) -> Response:
+        owner = owner_of(request.user)
+        assert owner is not None  # IsOwner
+        choice = services.notification_settings_for(owner.id)
+        return Response(NotificationSettingsSerializer(choice).data)
+
+    @extend_schema(
+        summary="Change your notification settings",
+        request=NotificationSettingsSerializer,
+        responses=NotificationSettingsSerializer,
+    )
+    def patch(self, request: Request) -> Response:
+        serializer = NotificationSettingsSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        owner = owner_of(request.user)
+        assert owner is not None  # IsOwner
+        choice = services.notification_settings_update(
+            owner_id=owner.id, **serializer.validated_data
+        )
+        return Response(NotificationSettingsSerializer(choice).data)
