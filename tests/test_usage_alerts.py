@@ -172,9 +172,12 @@ def test_a_refusal_inside_a_conversation_still_queues_the_hard_cap_alert(
     conversation, _ = conversation_open(agent_id=agent.pk, channel="web")
     used("user_1", 1000)
     queued: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        "jobs.enqueue.enqueue_now", lambda task, **kwargs: queued.append(kwargs) or True
-    )
+
+    def enqueue_now(task: Any, **kwargs: Any) -> bool:
+        queued.append(kwargs)
+        return True
+
+    monkeypatch.setattr("jobs.enqueue.enqueue_now", enqueue_now)
     with pytest.raises(QuotaExceeded):
         message_post(conversation=conversation, role="user", content="Hi")
     assert queued == [{"agent_id": str(agent.pk), "month": this_month().isoformat()}]
