@@ -27,6 +27,10 @@ class WebhookEndpoint(models.Model):
     secret = EncryptedTextField()
     previous_secret = EncryptedTextField(null=True, blank=True)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    # Since when every attempt has failed (None after a success); past
+    # WEBHOOK_DISABLE_AFTER_SECONDS the endpoint is disabled (`disabled_at`) and its owner told.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now())
     updated_at = models.DateTimeField(db_default=Now())
 
@@ -43,6 +47,10 @@ class WebhookEndpoint(models.Model):
             models.CheckConstraint(
                 condition=Q(url__startswith="https://") | Q(url__startswith="http://"),
                 name="webhook_endpoints_url_http",
+            ),
+            models.CheckConstraint(
+                condition=Q(disabled_at__isnull=True) | Q(enabled=False),
+                name="webhook_endpoints_disabled_is_not_enabled",
             ),
         ]
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from core.encryption import KeyRotation
 from core.outbound import OutboundRefused, vet_url
+from notifications.email import owner_email_send
 from notifications.errors import EndpointInvalid, EndpointLimitReached
 from notifications.events import EVENT_TYPES
 from notifications.models import NotificationSettings, WebhookEndpoint
@@ -94,6 +95,10 @@ def endpoint_update(*, endpoint_id: Any, **changes: Any) -> WebhookEndpoint:
         _check_event_types(changes["event_types"])
     for field, value in changes.items():
         setattr(endpoint, field, value)
+    if changes.get("enabled"):
+        # Enabled again by its owner: its failures start afresh.
+        endpoint.failing_since = None
+        endpoint.disabled_at = None
     endpoint.updated_at = timezone.now()
     endpoint.save()
     return endpoint
@@ -162,6 +167,47 @@ def endpoint_secrets_reencrypt(
                 changes,
             )
     return [row[0] for row in rows]
+
+
+def endpoint_health_record(endpoint_id: Any, *, succeeded: bool) -> bool:
+    """Note how the endpoint's last attempt went, in the attempt's transaction. An endpoint
+    whose attempts have all failed for WEBHOOK_DISABLE_AFTER_SECONDS is disabled, once, and
+    its owner emailed after commit; return True when this call disabled it."""
+    rows = WebhookEndpoint.objects.filter(pk=endpoint_id)
+    if succeeded:
+        rows.filter(failing_since__isnull=False).update(failing_since=None)
+        return False
+    now = timezone.now()
+    rows.filter(failing_since__isnull=True).update(failing_since=now)
+    cutoff = now - dt.timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER_SECONDS)
+    disabled = rows.filter(enabled=True, failing_since__lte=cutoff).update(
+        enabled=False, disabled_at=now, updated_at=now
+    )
+    if disabled:
+        from jobs.enqueue import enqueue_on_commit
+        from notifications.tasks import webhook_endpoint_disabled_email
+
+        enqueue_on_commit(webhook_endpoint_disabled_email, endpoint_id=str(endpoint_id))
+    return bool(disabled)
+
+
+def endpoint_disabled_email(*, endpoint_id: Any) -> str:
+    """Tell the owner that their endpoint was disabled for failing (an email: the endpoint
+    itself is what fails)."""
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, disabled_at__isnull=False).first()
+    if endpoint is None:
+        return "not disabled"
+    days = settings.WEBHOOK_DISABLE_AFTER_SECONDS / 86400
+    body = (
+        f"Your webhook endpoint {endpoint.url} has failed every delivery for {days:g} days, "
+        "so we stopped sending it events. Fix the receiver, enable the endpoint again "
+        f"(PATCH /api/v1/webhooks/endpoints/{endpoint.pk}/ with enabled true) and replay what "
+        "it missed (POST .../replay/ with since)."
+    )
+    address = owner_email_send(
+        owner_id=endpoint.owner_id, subject="A1Zap: a webhook endpoint was disabled", body=body
+    )
+    return f"emailed {address}" if address else "no address"
 
 
 # --- what an owner is told -------------------------------------------------------------------

@@ -24,6 +24,7 @@ class EndpointSerializer(serializers.ModelSerializer[WebhookEndpoint]):
         model = WebhookEndpoint
         fields: tuple[str, ...] = (
             "id", "url", "description", "event_types", "enabled", "previous_secret_expires_at",
+            "failing_since", "disabled_at",
             "created_at", "updated_at",
         )  # fmt: skip
         read_only_fields: tuple[str, ...] = fields
@@ -59,6 +60,24 @@ class EndpointUpdateSerializer(EndpointCreateSerializer):
 
 class PingSerializer(serializers.Serializer[None]):
     event_id = serializers.CharField(read_only=True)
+
+
+class ReplaySerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    """Exactly one of `event_id` and `since`."""
+
+    event_id = serializers.CharField(required=False, max_length=100)
+    since = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("event_id" in attrs) == ("since" in attrs):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Give exactly one of event_id and since."]}
+            )
+        return attrs
+
+
+class ReplayedSerializer(serializers.Serializer[None]):
+    replayed = serializers.IntegerField(read_only=True, help_text="Deliveries queued.")
 
 
 class AttemptSerializer(serializers.ModelSerializer[WebhookAttempt]):
