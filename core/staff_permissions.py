@@ -46,6 +46,8 @@ STAFF_PERMISSIONS: dict[str, dict[str, str | None]] = {
     },
     "message": {"view": "conversations.view_message", "add": None, "change": None, "delete": None},
     "usage": {"view": "usage.view_agentusage", "add": None, "change": None, "delete": None},
+    # Alerts are written by ingestion and sent by jobs; staff read them.
+    "usage_alert": {"view": "usage.view_usagealert", "add": None, "change": None, "delete": None},
     "audit_entry": {"view": "audit.view_auditentry", "add": None, "change": None, "delete": None},
     "subscription": {
         "view": "billing.view_usersubscription",
@@ -93,6 +95,13 @@ STAFF_PERMISSIONS: dict[str, dict[str, str | None]] = {
     # Owners' webhook receivers are theirs to change (through the API); staff read them.
     "webhook_endpoint": {
         "view": "notifications.view_webhookendpoint",
+        "add": None,
+        "change": None,
+        "delete": None,
+    },
+    # What an owner chose to be told: theirs to change, through the API.
+    "notification_settings": {
+        "view": "notifications.view_notificationsettings",
         "add": None,
         "change": None,
         "delete": None,

@@ -272,3 +272,24 @@ def test_200_concurrent_posts_crossing_80_percent_fire_exactly_one_alert() -> No
     assert statuses == [202] * 200
     assert UserMonthlyUsage.objects.get(user_id="racer").message_count == 900
     assert fired("racer") == [("threshold", 80, 800)]
+
+
+def test_support_staff_read_usage_alerts_and_owners_choices_found_by_owner_id() -> None:
+    from tests.test_admin_agents import staff_client
+
+    for owner, percent in (("user_1", 50), ("user_2", 80)):
+        UsageAlert.objects.create(
+            user_id=owner, month=this_month(), kind="threshold", percent=percent,
+            message_count=percent * 10, included_messages=1000,
+        )  # fmt: skip
+    NotificationSettings.objects.create(owner_id="user_2", usage_thresholds=[90])
+    client, _ = staff_client("support")
+    listing = client.get("/admin/usage/usagealert/?q=user_2")
+    assert listing.status_code == 200
+    text = listing.content.decode()
+    assert "user_2" in text
+    assert "user_1" not in text
+    assert client.get("/admin/usage/usagealert/add/").status_code == 403
+    choices = client.get("/admin/notifications/notificationsettings/?q=user_2")
+    assert choices.status_code == 200
+    assert "90" in choices.content.decode()
