@@ -57,7 +57,11 @@ def _claim(delivery_id: str, *, due_only: bool) -> WebhookDelivery | None:
         if due_only:
             rows = rows.filter(next_attempt_at__lte=now)
         delivery = (
-            rows.select_for_update(skip_locked=True).select_related("event", "endpoint").first()
+            # Only the delivery row: locking its endpoint too would make deliveries to one
+            # endpoint skip each other.
+            rows.select_for_update(skip_locked=True, of=("self",))
+            .select_related("event", "endpoint")
+            .first()
         )
         if delivery is None:
             return None

@@ -204,3 +204,37 @@ def test_a_worker_killed_mid_delivery_leaves_it_to_the_next_worker(
     assert {received.headers["webhook-id"] for received in receiver.received} == {delivery.event_id}
     for received in receiver.received:
         verified(secret, received)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_is_claimed_while_another_to_its_endpoint_holds_the_endpoint_row(
+    receiver: WebhookReceiver,
+) -> None:
+    import threading
+
+    from django.db import connection, transaction
+
+    from notifications.delivery import _claim
+
+    endpoint, _ = register(receiver)
+    new_agent()
+    delivery = WebhookDelivery.objects.get()
+    locked, release = threading.Event(), threading.Event()
+
+    def finishing_another_delivery() -> None:
+        try:
+            with transaction.atomic():
+                WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=finishing_another_delivery)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        assert _claim(str(delivery.pk), due_only=True) is not None
+    finally:
+        release.set()
+        holder.join(10)
