@@ -27,8 +27,8 @@ from agent_templates.models import (
     TemplateReport,
     Visibility,
 )
-from agent_templates.snapshot import UPDATABLE_FIELDS, snapshot_of, updatable_values
-from agent_templates.updates import FieldChange, planned_changes
+from agent_templates.snapshot import snapshot_of, updatable_values
+from agent_templates.updates import FieldChange, update_preview
 from agents.errors import FieldInvalid
 from agents.handles import handle_problem
 from agents.locks import agent_lock
@@ -276,21 +276,6 @@ def template_clone(
     return agent, app_key
 
 
-def update_preview(
-    agent: A1Agent,
-    link: AgentTemplateLink,
-    version: AgentTemplateVersion,
-    overwrite: Collection[str] = (),
-) -> list[FieldChange]:
-    """What applying `version` to the agent would change (see agent_templates.updates)."""
-    return planned_changes(
-        base=link.cloned,
-        current={field: getattr(agent, field) for field in UPDATABLE_FIELDS},
-        new=updatable_values(version.snapshot),
-        overwrite=overwrite,
-    )
-
-
 @transaction.atomic
 def template_update_apply(
     *, agent_id: Any, overwrite: Collection[str] = (), actor: Actor = SYSTEM
@@ -314,7 +299,7 @@ def template_update_apply(
     version = selectors.version_of(template.pk, template.latest_version)
     if version is None:
         raise TemplateNotFound("The template has no published version.")
-    changes = update_preview(agent, link, version, overwrite)
+    changes = update_preview(agent, link.cloned, version.snapshot, overwrite)
     applied = {change.field: change.new for change in changes if change.applied}
     if applied:
         agent = agent_update(agent=agent, actor=actor, **applied)

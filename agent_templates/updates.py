@@ -45,3 +45,18 @@ def planned_changes(
             )
         )
     return changes
+
+
+def update_preview(
+    agent: Any,
+    cloned: Mapping[str, Any],
+    snapshot: Mapping[str, Any],
+    overwrite: Collection[str] = (),
+) -> list[FieldChange]:
+    """What bringing the agent from `cloned` to a version's `snapshot` would change."""
+    return planned_changes(
+        base=cloned,
+        current={field: getattr(agent, field) for field in UPDATABLE_FIELDS},
+        new={field: snapshot.get(field) for field in UPDATABLE_FIELDS},
+        overwrite=overwrite,
+    )

@@ -19,6 +19,8 @@ from django.contrib.auth.models import Group, User
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from agent_templates.models import AgentTemplate
+from agent_templates.services import template_create
 from agents.models import A1Agent, App
 from agents.services import agent_create
 from conversations.models import AgentConversation
@@ -30,6 +32,8 @@ from tests.factories import ConversationFactory, IntegrationFactory, MessageFact
 pytestmark = pytest.mark.django_db
 
 PUBLIC = {"/api/v1/plans/", "/api/v1/handles/{handle}/", "/api/v1/public/agents/{handle}/"}
+# The marketplace of agent templates: anyone may read it.
+PUBLIC |= {"/api/v1/marketplace/templates/", "/api/v1/marketplace/templates/{slug}/"}
 
 
 def operations() -> list[tuple[str, str]]:
@@ -51,13 +55,16 @@ def owner_a() -> dict[str, Any]:
     conversation = ConversationFactory.create(agent=agent, external_user_id="a-customer")
     MessageFactory.create(conversation=conversation, content="a's private message")
     integration = IntegrationFactory.create(agent=agent, provider="telegram")
+    template = template_create(
+        owner_id="owner_a", agent_id=agent.pk, slug="a_private_kit", name="A's kit"
+    )
     A1Agent.objects.filter(pk=agent.pk).update(status="paused")
     endpoint, _secret = endpoint_create(
         owner_id="owner_a", url="https://1.1.1.1/a-hooks", description="a's receiver"
     )
     return {
         "agent": agent, "conversation": conversation, "integration": integration,
-        "endpoint": endpoint,
+        "endpoint": endpoint, "template": template,
     }  # fmt: skip
 
 
@@ -71,7 +78,7 @@ def path_for(template: str, a: dict[str, Any]) -> str:
         target = a["endpoint"].pk
     else:
         target = a["agent"].pk
-    path = template.replace("{handle}", a["agent"].handle)
+    path = template.replace("{handle}", a["agent"].handle).replace("{slug}", a["template"].slug)
     return re.sub(r"\{[a-z_]+\}", str(target), path)
 
 
@@ -91,7 +98,7 @@ def secrets_of(a: dict[str, Any]) -> list[str]:
     return [
         str(a["agent"].pk), "private_agent_a", "owner_a", "secret-a@example.com",
         str(a["conversation"].pk), "a-customer", "a's private message", str(a["integration"].pk),
-        str(a["endpoint"].pk), "a-hooks", "a's receiver",
+        str(a["endpoint"].pk), "a-hooks", "a's receiver", "a_private_kit", "A's kit",
     ]  # fmt: skip
 
 
@@ -128,6 +135,8 @@ def test_no_route_lets_an_outsider_see_or_change_owner_as_data(
     assert AgentIntegration.objects.filter(pk=owner_a["integration"].pk).exists()
     endpoint = WebhookEndpoint.objects.get(pk=owner_a["endpoint"].pk)
     assert (endpoint.secret, endpoint.enabled) == (owner_a["endpoint"].secret, True)
+    kit = AgentTemplate.objects.get(pk=owner_a["template"].pk)
+    assert (kit.name, kit.latest_version, kit.clone_count) == ("A's kit", 1, 0)
 
 
 def test_anonymous_callers_get_401_on_every_private_route(owner_a: dict[str, Any]) -> None:
@@ -152,6 +161,16 @@ def test_the_public_profile_of_an_agent_shows_nothing_private(owner_a: dict[str,
     assert "Private Agent" in text
     for private in ("owner_a", "secret-a@example.com", "a-customer"):
         assert private not in text
+
+
+def test_the_marketplace_does_not_show_a_private_template(owner_a: dict[str, Any]) -> None:
+    listing = APIClient().get("/api/v1/marketplace/templates/").content.decode()
+    detail = APIClient().get("/api/v1/marketplace/templates/a_private_kit/")
+
+    assert detail.status_code == 404
+    for private in secrets_of(owner_a):
+        assert private not in listing
+        assert private not in detail.content.decode()
 
 
 # --- staff: support and admin on every route -----------------------------------------------
@@ -201,6 +220,17 @@ STAFF_MAY: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/webhooks/endpoints/{id}/ping/"): NOBODY,
     ("POST", "/api/v1/webhooks/endpoints/{id}/rotate-secret/"): NOBODY,
     ("GET", "/api/v1/webhooks/deliveries/"): NOBODY,
+    # Templates are the owners'; staff moderate them in the admin.
+    ("GET", "/api/v1/agents/{agent_id}/template/"): NOBODY,
+    ("POST", "/api/v1/agents/{agent_id}/template/apply/"): NOBODY,
+    ("GET", "/api/v1/templates/"): NOBODY,
+    ("POST", "/api/v1/templates/"): NOBODY,
+    ("GET", "/api/v1/templates/{slug}/"): NOBODY,
+    ("PATCH", "/api/v1/templates/{slug}/"): NOBODY,
+    ("DELETE", "/api/v1/templates/{slug}/"): NOBODY,
+    ("POST", "/api/v1/templates/{slug}/clone/"): NOBODY,
+    ("POST", "/api/v1/templates/{slug}/reports/"): NOBODY,
+    ("POST", "/api/v1/templates/{slug}/versions/"): NOBODY,
 }
 
 # A body each route accepts (so an allowed call succeeds) and a query where one is needed.
