@@ -9,7 +9,7 @@ one template and its new versions take turns), then whatever `agent_create` or
 audit trail in the same transaction.
 """
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -27,7 +27,7 @@ from agent_templates.models import (
     TemplateReport,
     Visibility,
 )
-from agent_templates.snapshot import snapshot_of, updatable_values
+from agent_templates.snapshot import SNAPSHOT_KEYS, snapshot_of, updatable_values
 from agent_templates.updates import FieldChange, update_preview
 from agents.errors import FieldInvalid
 from agents.handles import handle_problem
@@ -322,6 +322,76 @@ def template_update_apply(
         },
     )
     return agent, changes
+
+
+# --- the catalogue ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def template_seed(
+    *,
+    owner_id: str,
+    slug: str,
+    name: str,
+    description: str,
+    category: str,
+    tags: Iterable[str],
+    content: Mapping[str, Any],
+    changelog: str,
+    actor: Actor = SYSTEM,
+) -> str:
+    """Make sure a catalogue template exists, public and approved, with `content` as its
+    latest version; return "created", "updated" (a new version) or "unchanged".
+
+    Idempotent: run again, it changes nothing; with new content, it publishes a version,
+    which clones see as an update. A slug an owner has taken is left alone ("taken").
+    """
+    _check_slug(slug)
+    snapshot = {key: content.get(key) for key in SNAPSHOT_KEYS}  # the allow-list again
+    template = (
+        AgentTemplate.objects.select_for_update(no_key=True).filter(selectors.slug_is(slug)).first()
+    )
+    if template is not None and template.owner_id != owner_id:
+        return "taken"
+    if template is None:
+        template = AgentTemplate(
+            owner_id=owner_id,
+            slug=slug,
+            name=name,
+            description=description,
+            category=category,
+            tags=sorted(set(tags)),
+            visibility=Visibility.PUBLIC,
+            moderation_status=ModerationStatus.APPROVED,
+        )
+        _save_catching_taken_slug(template)
+        before: dict[str, Any] = {}
+        outcome = "created"
+    else:
+        latest = selectors.version_of(template.pk, template.latest_version)
+        if latest is not None and latest.snapshot == snapshot:
+            return "unchanged"
+        before = TEMPLATE_TRAIL.snapshot(template)
+        outcome = "updated"
+    version = AgentTemplateVersion.objects.create(
+        template=template,
+        number=template.latest_version + 1,
+        snapshot=snapshot,
+        changelog=changelog,
+    )
+    template.latest_version = version.number
+    template.published_at = version.created_at
+    template.save(update_fields=["latest_version", "published_at", "updated_at"])
+    _record(
+        template,
+        actor=actor,
+        action="agent_template.created"
+        if outcome == "created"
+        else "agent_template.version_published",
+        before=before,
+        context={"version": version.number, "catalogue": True},
+    )
+    return outcome
 
 
 # --- moderation (staff) -------------------------------------------------------------------

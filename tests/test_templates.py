@@ -330,3 +330,57 @@ def test_reporting_twice_keeps_one_open_report() -> None:
     assert first.pk == second.pk
     third = services.report_create(template=template, reporter_id="u1", reason="back again")
     assert third.pk != first.pk
+
+
+# --- the catalogue -------------------------------------------------------------------------
+
+
+def test_seeding_the_catalogue_is_idempotent_and_fills_the_marketplace() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+    from rest_framework.test import APIClient
+
+    from agent_templates.catalogue import CATALOGUE
+    from agent_templates.snapshot import SNAPSHOT_KEYS
+    from integrations.models import Provider
+
+    first, second = StringIO(), StringIO()
+    call_command("seed_templates", stdout=first)
+    call_command("seed_templates", stdout=second)
+
+    assert first.getvalue().count(": created") == len(CATALOGUE) >= 3
+    assert second.getvalue().count(": unchanged") == len(CATALOGUE)
+    assert AgentTemplateVersion.objects.count() == len(CATALOGUE)
+    listed = APIClient().get("/api/v1/marketplace/templates/").json()["results"]
+    assert {row["slug"] for row in listed} == {entry["slug"] for entry in CATALOGUE}
+    for entry in CATALOGUE:
+        assert set(entry["content"]) == set(SNAPSHOT_KEYS)
+        assert set(entry["content"]["integrations"]) <= set(Provider.values)
+    clone, _ = services.template_clone(
+        template=AgentTemplate.objects.get(slug="customer_support"),
+        owner_id="newcomer",
+        handle="my_desk",
+    )
+    assert clone.settings == CATALOGUE[0]["content"]["settings"]
+
+
+def test_a_changed_catalogue_entry_gets_a_new_version_and_an_owners_slug_is_left_alone() -> None:
+    agent, _ = secret_agent()
+    publish(agent, slug="taken_slug")
+    entry: dict[str, Any] = {
+        "slug": "seeded_kit", "name": "Seeded", "description": "d", "category": "other",
+        "tags": [], "changelog": "v1", "content": {"description": "one", "agent_type": "work"},
+    }  # fmt: skip
+
+    assert services.template_seed(owner_id="a1zap_catalogue", **entry) == "created"
+    entry["content"] = {"description": "two", "agent_type": "work", "email": "leak@example.com"}
+    assert services.template_seed(owner_id="a1zap_catalogue", **entry) == "updated"
+    assert (
+        services.template_seed(owner_id="a1zap_catalogue", **{**entry, "slug": "taken_slug"})
+        == "taken"
+    )
+
+    versions = AgentTemplateVersion.objects.filter(template__slug="seeded_kit").order_by("number")
+    assert [v.snapshot["description"] for v in versions] == ["one", "two"]
+    assert "email" not in versions[1].snapshot
