@@ -384,3 +384,17 @@ def test_a_changed_catalogue_entry_gets_a_new_version_and_an_owners_slug_is_left
     versions = AgentTemplateVersion.objects.filter(template__slug="seeded_kit").order_by("number")
     assert [v.snapshot["description"] for v in versions] == ["one", "two"]
     assert "email" not in versions[1].snapshot
+
+
+def test_deleting_a_user_deletes_their_templates_and_keeps_others_clones() -> None:
+    from accounts.services import stack_user_delete
+
+    agent, _ = secret_agent()
+    template = publish(agent, visibility="unlisted")
+    clone, _ = services.template_clone(template=template, owner_id="cloner", handle="kept_clone")
+
+    stack_user_delete(user_id="author")
+
+    assert not AgentTemplate.objects.filter(pk=template.pk).exists()
+    assert A1Agent.objects.filter(pk=clone.pk).exists()
+    assert AuditEntry.objects.filter(action="agent_template.deleted").count() == 1
