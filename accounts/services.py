@@ -136,6 +136,9 @@ def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
             """,
             [user_id],
         )
+    # Their templates go too (clones made from them stay, as their owners' agents); locked
+    # before the subscription, in the order a clone takes them (template, then subscription).
+    template_delete_all_for_owner(owner_id=user_id, actor=actor)
     subscription = subscription_end_for_deleted_user(
         user_id=user_id, reason="stack_auth_user_deleted", actor=actor
     )
@@ -144,8 +147,6 @@ def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
         stripe_cancellation_send_on_commit(
             stripe_subscription_id=subscription.stripe_subscription_id
         )
-    # Their templates go too (clones made from them stay, as their owners' agents).
-    template_delete_all_for_owner(owner_id=user_id, actor=actor)
     agents_deleted = agent_delete_all_for_owner(owner_id=user_id, actor=actor)
     # Tokens issued before the deletion stay valid for minutes; the mark lets the
     # authentication layer refuse them without a database read per request. A cache outage
