@@ -327,3 +327,69 @@ def test_an_owner_versions_updates_and_deletes_their_template(
     assert changed.json()["tags"] == ["a", "b"]
     assert deleted.status_code == 204
     assert not AgentTemplate.objects.exists()
+
+
+def test_an_owner_reads_their_private_template_with_its_versions(
+    api_client: APIClient, owner_headers: Headers
+) -> None:
+    agent, leaks = secret_agent()
+    template = services.template_create(
+        owner_id="author", agent_id=agent.pk, slug="private_kit", name="Kit", changelog="one"
+    )
+    services.template_publish_version(template=template, changelog="two")
+
+    response = api_client.get("/api/v1/templates/PRIVATE_KIT/", **owner_headers("author"))
+
+    body = response.json()
+    assert [v["changelog"] for v in body["versions"]] == ["two", "one"]
+    assert body["content"]["integrations"] == ["slack", "telegram"]
+    assert (body["visibility"], body["moderation_status"]) == ("private", "draft")
+    assert [leak for leak in leaks if leak in response.content.decode()] == []
+
+
+def test_an_owners_template_list_runs_a_constant_number_of_queries(
+    api_client: APIClient, owner_headers: Headers, django_assert_max_num_queries: Any
+) -> None:
+    agent, _ = secret_agent()
+    for n in range(30):
+        services.template_create(owner_id="author", agent_id=agent.pk, slug=f"own_{n}", name="K")
+    headers = owner_headers("author")
+    api_client.get("/api/v1/templates/", **headers)  # the signing keys, the owner's rates
+
+    with django_assert_max_num_queries(2):
+        response = api_client.get("/api/v1/templates/?page_size=100", **headers)
+
+    assert len(response.json()["results"]) == 30
+
+
+@pytest.mark.parametrize(
+    ("filters", "order", "index"),
+    [({}, "popular", "agent_templates_listed_popular"),
+     ({}, "recent", "agent_templates_listed_recent"),
+     ({"category": "sales"}, "popular", "agent_templates_listed_category"),
+     ({"tag": "tag7"}, "popular", "agent_templates_listed_tags"),
+     ({"q": "words 7"}, "popular", "agent_templates_listed_search")],
+)  # fmt: skip
+def test_each_marketplace_filter_and_order_is_served_by_an_index(
+    filters: dict[str, str], order: str, index: str
+) -> None:
+    """With many listed templates, a few of them in the category, with the tag or words."""
+    from django.db import connection
+
+    from agent_templates.api.serializers import ORDERS
+    from agent_templates.selectors import marketplace_templates
+
+    AgentTemplate.objects.bulk_create(
+        AgentTemplate(
+            slug=f"bulk_{n}", owner_id="bulk", name=f"Template {n}", description=f"words {n}",
+            category="sales" if n % 100 == 0 else "other", tags=[f"tag{n}"],
+            visibility="public", moderation_status="approved", clone_count=n,
+        )
+        for n in range(2000)
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE agent_templates")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = marketplace_templates(**filters).order_by(*ORDERS[order])[:25].explain()
+
+    assert index in plan

@@ -155,11 +155,20 @@ class OwnerTemplateSerializer(serializers.ModelSerializer[AgentTemplate]):
 
     class Meta:
         model = AgentTemplate
-        fields = (
+        fields: tuple[str, ...] = (
             "id", "slug", "name", "description", "category", "tags", "visibility",
             "moderation_status", "moderation_reason", "featured", "clone_count",
             "latest_version", "source_agent", "published_at", "created_at", "updated_at",
         )  # fmt: skip
+        read_only_fields: tuple[str, ...] = fields
+
+
+class OwnerTemplateDetailSerializer(OwnerTemplateSerializer):
+    content = TemplateContentSerializer(help_text="The latest version's content.")
+    versions = VersionSerializer(many=True, source="version_rows", help_text="Newest first.")
+
+    class Meta(OwnerTemplateSerializer.Meta):
+        fields = (*OwnerTemplateSerializer.Meta.fields, "content", "versions")
         read_only_fields = fields
 
 

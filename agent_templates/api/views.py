@@ -22,6 +22,7 @@ from agent_templates.api.serializers import (
     MarketplaceQuerySerializer,
     MarketplaceTemplateDetailSerializer,
     MarketplaceTemplateSerializer,
+    OwnerTemplateDetailSerializer,
     OwnerTemplateSerializer,
     ReportCreateSerializer,
     ReportSerializer,
@@ -83,14 +84,17 @@ class MarketplaceListView(generics.GenericAPIView[AgentTemplate]):
         return self.get_paginated_response(MarketplaceTemplateSerializer(page, many=True).data)
 
 
-def _detail(template: AgentTemplate) -> dict[str, Any]:
+def _content_and_versions(template: AgentTemplate) -> dict[str, Any]:
+    """The latest version's content and every version's number, changelog and date."""
     versions = list(selectors.versions_of(template.pk).values("number", "changelog", "created_at"))
     latest = selectors.version_of(template.pk, template.latest_version)
     snapshot = latest.snapshot if latest else {}
+    return {"content": {key: snapshot.get(key) for key in SNAPSHOT_KEYS}, "versions": versions}
+
+
+def _detail(template: AgentTemplate) -> dict[str, Any]:
     body = {column: getattr(template, column) for column in MARKETPLACE_COLUMNS}
-    body["content"] = {key: snapshot.get(key) for key in SNAPSHOT_KEYS}
-    body["versions"] = versions
-    return body
+    return body | _content_and_versions(template)
 
 
 class MarketplaceDetailView(APIView):
@@ -112,7 +116,10 @@ class MarketplaceDetailView(APIView):
 
 @extend_schema_view(
     list=extend_schema(summary="List your templates"),
-    retrieve=extend_schema(summary="Read one of your templates"),
+    retrieve=extend_schema(
+        summary="Read one of your templates, with its versions",
+        responses=OwnerTemplateDetailSerializer,
+    ),
     create=extend_schema(
         summary="Make a template from one of your agents",
         description="Copies only the agent's description, avatar, onboarding questions, "
@@ -165,6 +172,13 @@ class TemplateViewSet(
         if template is None:
             raise exceptions.NotFound("No such template.")
         return template
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        template = self.get_object()
+        extra = _content_and_versions(template)
+        template.content = extra["content"]  # type: ignore[attr-defined]
+        template.version_rows = extra["versions"]  # type: ignore[attr-defined]
+        return Response(OwnerTemplateDetailSerializer(template).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = TemplateCreateSerializer(data=request.data)
