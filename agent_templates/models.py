@@ -164,6 +164,10 @@ class AgentTemplate(models.Model):
                 "category", F("clone_count").desc(), F("id").desc(),
                 condition=LISTED, name="agent_templates_listed_category",
             ),
+            SeedIndex(
+                F("clone_count").desc(), F("id").desc(),
+                condition=Q(featured=True), name="agent_templates_featured_popular",
+            ),
             GinIndex(fields=["tags"], condition=LISTED, name="agent_templates_listed_tags"),
             GinIndex(SEARCH_VECTOR, condition=LISTED, name="agent_templates_listed_search"),
             SeedIndex(

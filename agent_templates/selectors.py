@@ -32,10 +32,16 @@ def slug_is(slug: str) -> Exact:
 
 
 def marketplace_templates(
-    *, q: str | None = None, category: str | None = None, tag: str | None = None
+    *,
+    q: str | None = None,
+    category: str | None = None,
+    tag: str | None = None,
+    featured: bool | None = None,
 ) -> QuerySet[AgentTemplate]:
     """Listed templates (public and approved), filtered; each filter has its partial index."""
     templates = AgentTemplate.objects.filter(LISTED)
+    if featured is not None:
+        templates = templates.filter(featured=featured)
     if category:
         templates = templates.filter(category=category)
     if tag:

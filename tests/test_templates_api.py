@@ -86,6 +86,10 @@ def test_the_marketplace_lists_only_approved_public_templates_and_filters_them()
     assert slugs(client.get(MARKET, {"tag": "helpdesk"})) == ["helpdesk_pro"]
     assert slugs(client.get(MARKET, {"q": "customer tickets"})) == ["helpdesk_pro"]
     assert slugs(client.get(MARKET, {"q": "nothing matches"})) == []
+    services.template_moderate(
+        template=AgentTemplate.objects.get(slug="sales_coach"), decision="feature"
+    )
+    assert slugs(client.get(MARKET, {"featured": "true"})) == ["sales_coach"]
 
 
 def test_the_marketplace_orders_by_popularity_or_recency_with_cursor_pages() -> None:
@@ -368,10 +372,11 @@ def test_an_owners_template_list_runs_a_constant_number_of_queries(
      ({}, "recent", "agent_templates_listed_recent"),
      ({"category": "sales"}, "popular", "agent_templates_listed_category"),
      ({"tag": "tag7"}, "popular", "agent_templates_listed_tags"),
+     ({"featured": True}, "popular", "agent_templates_featured_popular"),
      ({"q": "words 7"}, "popular", "agent_templates_listed_search")],
 )  # fmt: skip
 def test_each_marketplace_filter_and_order_is_served_by_an_index(
-    filters: dict[str, str], order: str, index: str
+    filters: dict[str, Any], order: str, index: str
 ) -> None:
     """With many listed templates, a few of them in the category, with the tag or words."""
     from django.db import connection
@@ -384,6 +389,7 @@ def test_each_marketplace_filter_and_order_is_served_by_an_index(
             slug=f"bulk_{n}", owner_id="bulk", name=f"Template {n}", description=f"words {n}",
             category="sales" if n % 100 == 0 else "other", tags=[f"tag{n}"],
             visibility="public", moderation_status="approved", clone_count=n,
+            featured=n % 500 == 0,
         )
         for n in range(2000)
     )  # fmt: skip

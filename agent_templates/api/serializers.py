@@ -107,6 +107,9 @@ class MarketplaceQuerySerializer(StrictFieldsMixin, serializers.Serializer[Any])
     q = _Text(max_length=200, required=False, help_text="Words to find in name or description.")
     category = serializers.ChoiceField(choices=Category.choices, required=False)
     tag = serializers.RegexField(TAG_REGEX, required=False)
+    featured = serializers.BooleanField(
+        required=False, allow_null=True, default=None, help_text="Only templates staff feature."
+    )
     order = serializers.ChoiceField(choices=sorted(ORDERS), required=False, default="popular")
     cursor = serializers.CharField(required=False)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)

@@ -74,7 +74,10 @@ class MarketplaceListView(generics.GenericAPIView[AgentTemplate]):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         rows: Any = selectors.marketplace_templates(
-            q=params.get("q"), category=params.get("category"), tag=params.get("tag")
+            q=params.get("q"),
+            category=params.get("category"),
+            tag=params.get("tag"),
+            featured=params.get("featured"),
         ).values("id", *MARKETPLACE_COLUMNS)
         paginator = self.paginator
         assert isinstance(paginator, MarketplacePagination)
