@@ -145,9 +145,12 @@ def test_deleting_the_source_agent_keeps_the_template_and_deleting_the_template_
     template = publish(agent, visibility="unlisted")
     clone, _ = services.template_clone(template=template, owner_id="cloner", handle="my_clone")
 
-    A1Agent.objects.filter(pk=agent.pk).delete()
+    other, _ = services.template_clone(template=template, owner_id="cloner_2", handle="gone_clone")
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM a1_agents WHERE id IN (%s, %s)", [agent.pk, other.pk])
     template.refresh_from_db()
     assert template.source_agent_id is None
+    assert not AgentTemplateLink.objects.filter(agent_id=other.pk).exists()
 
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM agent_templates WHERE id = %s", [template.pk])
