@@ -219,7 +219,10 @@ STAFF_MAY: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/webhooks/endpoints/{id}/"): NOBODY,
     ("POST", "/api/v1/webhooks/endpoints/{id}/ping/"): NOBODY,
     ("POST", "/api/v1/webhooks/endpoints/{id}/rotate-secret/"): NOBODY,
+    ("POST", "/api/v1/webhooks/endpoints/{id}/replay/"): NOBODY,
     ("GET", "/api/v1/webhooks/deliveries/"): NOBODY,
+    ("GET", "/api/v1/notifications/settings/"): NOBODY,
+    ("PATCH", "/api/v1/notifications/settings/"): NOBODY,
     # Templates are the owners'; staff moderate them in the admin.
     ("GET", "/api/v1/agents/{agent_id}/template/"): NOBODY,
     ("POST", "/api/v1/agents/{agent_id}/template/apply/"): NOBODY,
