@@ -66,8 +66,27 @@ def template_of_owner(slug: str, *, owner_id: str) -> AgentTemplate | None:
     return AgentTemplate.objects.filter(slug_is(slug), owner_id=owner_id).first()
 
 
-def templates_of_owner(owner_id: str) -> QuerySet[AgentTemplate]:
-    return AgentTemplate.objects.filter(owner_id=owner_id)
+def templates_of_owner(
+    owner_id: str,
+    *,
+    q: str | None = None,
+    category: str | None = None,
+    tag: str | None = None,
+    featured: bool | None = None,
+) -> QuerySet[AgentTemplate]:
+    """An owner's templates in every state (few: the owner index finds them, then filters)."""
+    templates = AgentTemplate.objects.filter(owner_id=owner_id)
+    if category:
+        templates = templates.filter(category=category)
+    if tag:
+        templates = templates.filter(tags__contains=[tag])
+    if featured is not None:
+        templates = templates.filter(featured=featured)
+    if q:
+        templates = templates.annotate(search=SEARCH_VECTOR).filter(
+            search=SearchQuery(q, config="simple", search_type="websearch")
+        )
+    return templates
 
 
 def template_is_readable_by(template: AgentTemplate, *, owner_id: str) -> bool:

@@ -32,8 +32,12 @@ from tests.factories import ConversationFactory, IntegrationFactory, MessageFact
 pytestmark = pytest.mark.django_db
 
 PUBLIC = {"/api/v1/plans/", "/api/v1/handles/{handle}/", "/api/v1/public/agents/{handle}/"}
-# The marketplace of agent templates: anyone may read it.
-PUBLIC |= {"/api/v1/marketplace/templates/", "/api/v1/marketplace/templates/{slug}/"}
+# Operations anyone may call on a path whose other methods are private: the marketplace.
+PUBLIC_OPERATIONS = {("GET", "/api/v1/templates/"), ("GET", "/api/v1/templates/{slug}/")}
+
+
+def is_public(method: str, template: str) -> bool:
+    return template in PUBLIC or (method, template) in PUBLIC_OPERATIONS
 
 
 def operations() -> list[tuple[str, str]]:
@@ -111,7 +115,7 @@ def test_no_route_lets_an_outsider_see_or_change_owner_as_data(
 
     for name, (client, headers) in callers(owner_headers).items():
         for template, method in routes:
-            if template in PUBLIC:
+            if is_public(method, template):
                 continue
             path = path_for(template, owner_a)
             body = {"name": "pwned", "status": "archived", "agent": str(owner_a["agent"].pk),
@@ -143,7 +147,7 @@ def test_anonymous_callers_get_401_on_every_private_route(owner_a: dict[str, Any
     wrong = [
         (method, template)
         for template, method in operations()
-        if template not in PUBLIC
+        if not is_public(method, template)
         and getattr(APIClient(), method.lower())(
             path_for(template, owner_a), {}, format="json"
         ).status_code
@@ -163,14 +167,20 @@ def test_the_public_profile_of_an_agent_shows_nothing_private(owner_a: dict[str,
         assert private not in text
 
 
-def test_the_marketplace_does_not_show_a_private_template(owner_a: dict[str, Any]) -> None:
-    listing = APIClient().get("/api/v1/marketplace/templates/").content.decode()
-    detail = APIClient().get("/api/v1/marketplace/templates/a_private_kit/")
+def test_the_marketplace_does_not_show_a_private_template(
+    owner_a: dict[str, Any], owner_headers: Any
+) -> None:
+    listing = APIClient().get("/api/v1/templates/").content.decode()
+    anonymous = APIClient().get("/api/v1/templates/a_private_kit/")
+    other = APIClient().get("/api/v1/templates/a_private_kit/", **owner_headers("owner_b"))
+    own_list = APIClient().get("/api/v1/templates/?owner=me", **owner_headers("owner_b"))
 
-    assert detail.status_code == 404
+    assert (anonymous.status_code, other.status_code, own_list.status_code) == (404, 404, 200)
     for private in secrets_of(owner_a):
+        for response in (anonymous, other, own_list):
+            assert private not in response.content.decode()
         assert private not in listing
-        assert private not in detail.content.decode()
+    assert APIClient().get("/api/v1/templates/?owner=me").status_code == 401
 
 
 # --- staff: support and admin on every route -----------------------------------------------
@@ -226,9 +236,7 @@ STAFF_MAY: dict[tuple[str, str], frozenset[str]] = {
     # Templates are the owners'; staff moderate them in the admin.
     ("GET", "/api/v1/agents/{agent_id}/template/"): NOBODY,
     ("POST", "/api/v1/agents/{agent_id}/template/apply/"): NOBODY,
-    ("GET", "/api/v1/templates/"): NOBODY,
     ("POST", "/api/v1/templates/"): NOBODY,
-    ("GET", "/api/v1/templates/{slug}/"): NOBODY,
     ("PATCH", "/api/v1/templates/{slug}/"): NOBODY,
     ("DELETE", "/api/v1/templates/{slug}/"): NOBODY,
     ("POST", "/api/v1/templates/{slug}/clone/"): NOBODY,
@@ -251,7 +259,9 @@ STAFF_QUERIES = {
 
 
 def test_every_private_route_says_which_staff_roles_may_call_it() -> None:
-    private = {(method, template) for template, method in operations() if template not in PUBLIC}
+    private = {
+        (method, template) for template, method in operations() if not is_public(method, template)
+    }
 
     assert private == set(STAFF_MAY)
 

@@ -355,7 +355,7 @@ def test_seeding_the_catalogue_is_idempotent_and_fills_the_marketplace() -> None
     assert first.getvalue().count(": created") == len(CATALOGUE) >= 3
     assert second.getvalue().count(": unchanged") == len(CATALOGUE)
     assert AgentTemplateVersion.objects.count() == len(CATALOGUE)
-    listed = APIClient().get("/api/v1/marketplace/templates/").json()["results"]
+    listed = APIClient().get("/api/v1/templates/").json()["results"]
     assert {row["slug"] for row in listed} == {entry["slug"] for entry in CATALOGUE}
     for entry in CATALOGUE:
         assert set(entry["content"]) == set(SNAPSHOT_KEYS)

@@ -16,7 +16,7 @@ from tests.test_templates import secret_agent
 pytestmark = pytest.mark.django_db
 
 Headers = Callable[..., dict[str, str]]
-MARKET = "/api/v1/marketplace/templates/"
+MARKET = "/api/v1/templates/"
 
 
 def listed(agent: A1Agent, slug: str, **fields: Any) -> AgentTemplate:
@@ -53,7 +53,7 @@ def test_publishing_through_the_api_leaks_no_secret_anywhere_it_is_shown(
         APIClient().get(MARKET),
         APIClient().get(MARKET + "support_kit/"),
         api_client.get("/api/v1/templates/support_kit/", **owner_headers("author")),
-        api_client.get("/api/v1/templates/", **owner_headers("author")),
+        api_client.get("/api/v1/templates/?owner=me", **owner_headers("author")),
     ]
     text = " ".join(response.content.decode() for response in shown)
     assert [leak for leak in leaks if leak in text] == []
@@ -62,6 +62,9 @@ def test_publishing_through_the_api_leaks_no_secret_anywhere_it_is_shown(
     assert detail["versions"][0]["changelog"] == "first"
     public = shown[1].content.decode() + shown[2].content.decode()
     assert "owner_id" not in detail
+    assert detail["source_agent"] is None  # the owner's only, like the moderation state
+    assert "moderation_reason" not in detail
+    assert "id" not in detail
     assert "author" not in public  # the owner's id is not shown to the public
 
 
@@ -358,10 +361,10 @@ def test_an_owners_template_list_runs_a_constant_number_of_queries(
     for n in range(30):
         services.template_create(owner_id="author", agent_id=agent.pk, slug=f"own_{n}", name="K")
     headers = owner_headers("author")
-    api_client.get("/api/v1/templates/", **headers)  # the signing keys, the owner's rates
+    api_client.get("/api/v1/templates/?owner=me", **headers)  # signing keys, the owner's rates
 
     with django_assert_max_num_queries(2):
-        response = api_client.get("/api/v1/templates/?page_size=100", **headers)
+        response = api_client.get("/api/v1/templates/?owner=me&page_size=100", **headers)
 
     assert len(response.json()["results"]) == 30
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from agent_templates.models import AgentTemplate, Category, Visibility
+from agent_templates.models import Category, ModerationStatus, Visibility
 from agent_templates.snapshot import UPDATABLE_FIELDS
 from agents.handles import handle_problem
 from agents.models import HANDLE_MAX_LENGTH, AgentType
@@ -103,7 +103,12 @@ class ApplySerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     )
 
 
-class MarketplaceQuerySerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+class TemplateListQuerySerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    owner = serializers.ChoiceField(
+        choices=["me"],
+        required=False,
+        help_text="`me`: your own templates in every state, newest first (sign in).",
+    )
     q = _Text(max_length=200, required=False, help_text="Words to find in name or description.")
     category = serializers.ChoiceField(choices=Category.choices, required=False)
     tag = serializers.RegexField(TAG_REGEX, required=False)
@@ -148,31 +153,32 @@ class VersionSerializer(serializers.Serializer[Any]):
     created_at = serializers.DateTimeField()
 
 
-class MarketplaceTemplateDetailSerializer(MarketplaceTemplateSerializer):
-    content = TemplateContentSerializer()
-    versions = VersionSerializer(many=True, help_text="Newest first.")
+class TemplateSerializer(MarketplaceTemplateSerializer):
+    """A template; its owner also sees its id, source agent and moderation state."""
+
+    id = serializers.UUIDField(required=False, help_text="The owner's only.")
+    visibility = serializers.ChoiceField(
+        choices=Visibility.choices, required=False, help_text="The owner's only."
+    )
+    moderation_status = serializers.ChoiceField(
+        choices=ModerationStatus.choices, required=False, help_text="The owner's only."
+    )
+    moderation_reason = serializers.CharField(
+        required=False, help_text="Why staff rejected or hid it; the owner's only."
+    )
+    source_agent = serializers.UUIDField(
+        source="source_agent_id",
+        required=False,
+        allow_null=True,
+        help_text="The agent it is made from; the owner's only (null for others).",
+    )
+    created_at = serializers.DateTimeField(required=False, help_text="The owner's only.")
+    updated_at = serializers.DateTimeField(required=False, help_text="The owner's only.")
 
 
-class OwnerTemplateSerializer(serializers.ModelSerializer[AgentTemplate]):
-    """A template as its owner sees it, with its moderation state."""
-
-    class Meta:
-        model = AgentTemplate
-        fields: tuple[str, ...] = (
-            "id", "slug", "name", "description", "category", "tags", "visibility",
-            "moderation_status", "moderation_reason", "featured", "clone_count",
-            "latest_version", "source_agent", "published_at", "created_at", "updated_at",
-        )  # fmt: skip
-        read_only_fields: tuple[str, ...] = fields
-
-
-class OwnerTemplateDetailSerializer(OwnerTemplateSerializer):
+class TemplateDetailSerializer(TemplateSerializer):
     content = TemplateContentSerializer(help_text="The latest version's content.")
     versions = VersionSerializer(many=True, source="version_rows", help_text="Newest first.")
-
-    class Meta(OwnerTemplateSerializer.Meta):
-        fields = (*OwnerTemplateSerializer.Meta.fields, "content", "versions")
-        read_only_fields = fields
 
 
 class FieldChangeSerializer(serializers.Serializer[Any]):

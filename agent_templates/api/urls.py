@@ -11,16 +11,6 @@ router.register("templates", views.TemplateViewSet, basename="template")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path(
-        "marketplace/templates/",
-        views.MarketplaceListView.as_view(),
-        name="marketplace-templates",
-    ),
-    path(
-        "marketplace/templates/<str:slug>/",
-        views.MarketplaceDetailView.as_view(),
-        name="marketplace-template",
-    ),
-    path(
         "agents/<uuid:agent_id>/template/",
         views.AgentTemplateView.as_view(),
         name="agent-template",

@@ -3,9 +3,8 @@ endpoint), owners' templates, clones and their updates."""
 
 from typing import Any
 
-from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, generics, mixins, permissions, status, viewsets
+from rest_framework import exceptions, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -19,14 +18,12 @@ from agent_templates.api.serializers import (
     AppliedUpdateSerializer,
     ApplySerializer,
     CloneSerializer,
-    MarketplaceQuerySerializer,
-    MarketplaceTemplateDetailSerializer,
-    MarketplaceTemplateSerializer,
-    OwnerTemplateDetailSerializer,
-    OwnerTemplateSerializer,
     ReportCreateSerializer,
     ReportSerializer,
     TemplateCreateSerializer,
+    TemplateDetailSerializer,
+    TemplateListQuerySerializer,
+    TemplateSerializer,
     TemplateUpdateSerializer,
     VersionCreateSerializer,
     VersionSerializer,
@@ -46,8 +43,9 @@ SLUG_PATH_REGEX = "[^/.]+"
 NO_TEMPLATE = OpenApiResponse(description="No such template, or not one you may read")
 
 
-class MarketplacePagination(CursorPagination):
-    """Most cloned first (`order=popular`) or most recently published (`order=recent`)."""
+class TemplatePagination(CursorPagination):
+    """The marketplace: most cloned first (`order=popular`) or most recently published
+    (`order=recent`); an owner's own: newest first. The view sets `ordering`."""
 
     ordering = ORDERS["popular"]
     page_size = 24
@@ -55,36 +53,7 @@ class MarketplacePagination(CursorPagination):
     max_page_size = 100
 
 
-class MarketplaceListView(generics.GenericAPIView[AgentTemplate]):
-    """Public, approved templates: search and browse."""
-
-    authentication_classes: list[Any] = []
-    permission_classes = [permissions.AllowAny]
-    pagination_class = MarketplacePagination
-    serializer_class = MarketplaceTemplateSerializer
-    queryset = AgentTemplate.objects.none()  # for the schema; rows come from the selector
-
-    @extend_schema(
-        summary="Browse the marketplace",
-        parameters=[MarketplaceQuerySerializer],
-        responses=MarketplaceTemplateSerializer(many=True),
-    )
-    def get(self, request: Request) -> Response:
-        query = MarketplaceQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        params = query.validated_data
-        rows: Any = selectors.marketplace_templates(
-            q=params.get("q"),
-            category=params.get("category"),
-            tag=params.get("tag"),
-            featured=params.get("featured"),
-        ).values("id", *MARKETPLACE_COLUMNS)
-        paginator = self.paginator
-        assert isinstance(paginator, MarketplacePagination)
-        paginator.ordering = ORDERS[params["order"]]
-        page = self.paginate_queryset(rows)
-        assert page is not None  # always paginated
-        return self.get_paginated_response(MarketplaceTemplateSerializer(page, many=True).data)
+OWN_ORDER = ("-created_at", "-id")
 
 
 def _content_and_versions(template: AgentTemplate) -> dict[str, Any]:
@@ -92,36 +61,25 @@ def _content_and_versions(template: AgentTemplate) -> dict[str, Any]:
     versions = list(selectors.versions_of(template.pk).values("number", "changelog", "created_at"))
     latest = selectors.version_of(template.pk, template.latest_version)
     snapshot = latest.snapshot if latest else {}
-    return {"content": {key: snapshot.get(key) for key in SNAPSHOT_KEYS}, "versions": versions}
-
-
-def _detail(template: AgentTemplate) -> dict[str, Any]:
-    body = {column: getattr(template, column) for column in MARKETPLACE_COLUMNS}
-    return body | _content_and_versions(template)
-
-
-class MarketplaceDetailView(APIView):
-    """A listed or unlisted template, by its slug; anything else is 404."""
-
-    authentication_classes: list[Any] = []
-    permission_classes = [permissions.AllowAny]
-
-    @extend_schema(
-        summary="Read a shared template",
-        responses={200: MarketplaceTemplateDetailSerializer, 404: NO_TEMPLATE},
-    )
-    def get(self, request: Request, slug: str) -> Response:
-        template = selectors.template_readable_by(slug, owner_id=None)
-        if template is None:
-            raise exceptions.NotFound("No such template.")
-        return Response(MarketplaceTemplateDetailSerializer(_detail(template)).data)
+    return {
+        "content": {key: snapshot.get(key) for key in SNAPSHOT_KEYS},
+        "version_rows": versions,
+    }
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List your templates"),
+    list=extend_schema(
+        summary="Browse the marketplace, or list your templates",
+        description="Anyone: public templates staff approved, searched and filtered. "
+        "`owner=me` (signed in): your own templates in every state, newest first.",
+        parameters=[TemplateListQuerySerializer],
+        responses=TemplateSerializer(many=True),
+    ),
     retrieve=extend_schema(
-        summary="Read one of your templates, with its versions",
-        responses=OwnerTemplateDetailSerializer,
+        summary="Read a template, with its versions",
+        description="Anyone may read a listed or unlisted template; its owner reads it in any "
+        "state, with its moderation state. Anything else is 404.",
+        responses={200: TemplateDetailSerializer, 404: NO_TEMPLATE},
     ),
     create=extend_schema(
         summary="Make a template from one of your agents",
@@ -129,12 +87,12 @@ class MarketplaceDetailView(APIView):
         "settings, type and the providers of its integrations; never contact details, keys, "
         "secrets or conversations. `public` asks staff to list it in the marketplace.",
         request=TemplateCreateSerializer,
-        responses={201: OwnerTemplateSerializer},
+        responses={201: TemplateSerializer},
     ),
     partial_update=extend_schema(
         summary="Change a template's listing or visibility",
         request=TemplateUpdateSerializer,
-        responses=OwnerTemplateSerializer,
+        responses=TemplateSerializer,
     ),
     destroy=extend_schema(summary="Delete a template; agents cloned from it stay"),
 )
@@ -144,25 +102,26 @@ class TemplateViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet[AgentTemplate],
 ):
-    """Owners' templates. Another owner's template is 404 here; clone and report take any
-    template the caller may read."""
+    """The marketplace (anonymous read, throttled per address like every public endpoint)
+    and owners' templates. Changing one is its owner's alone (404 for others); clone and
+    report take any template the caller may read."""
 
-    serializer_class = OwnerTemplateSerializer
-    permission_classes = [IsOwner]
+    serializer_class = TemplateSerializer
+    pagination_class = TemplatePagination
+    queryset = AgentTemplate.objects.none()  # for the schema; rows come from the selectors
     lookup_field = "slug"
     lookup_value_regex = SLUG_PATH_REGEX
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_permissions(self) -> Any:
+        if self.action in ("list", "retrieve"):
+            return [permissions.AllowAny()]
+        return [IsOwner()]
 
     def _owner_id(self) -> str:
         owner = owner_of(self.request.user)
         assert owner is not None  # IsOwner
         return owner.id
-
-    def get_queryset(self) -> QuerySet[AgentTemplate]:
-        owner = owner_of(self.request.user)
-        if owner is None:
-            return AgentTemplate.objects.none()
-        return selectors.templates_of_owner(owner.id).order_by("-created_at", "-id")
 
     def get_object(self) -> AgentTemplate:
         template = selectors.template_of_owner(self.kwargs["slug"], owner_id=self._owner_id())
@@ -170,18 +129,43 @@ class TemplateViewSet(
             raise exceptions.NotFound("No such template of yours.")
         return template
 
-    def _readable(self) -> AgentTemplate:
-        template = selectors.template_readable_by(self.kwargs["slug"], owner_id=self._owner_id())
-        if template is None:
-            raise exceptions.NotFound("No such template.")
-        return template
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        query = TemplateListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        paginator = self.paginator
+        assert isinstance(paginator, TemplatePagination)
+        filters = {key: params.get(key) for key in ("q", "category", "tag", "featured")}
+        rows: Any
+        if params.get("owner") == "me":
+            owner = owner_of(request.user)
+            if owner is None:
+                self.permission_denied(request, message=IsOwner.message)
+            assert owner is not None
+            rows = selectors.templates_of_owner(owner.id, **filters)
+            paginator.ordering = OWN_ORDER
+        else:
+            rows = selectors.marketplace_templates(**filters).values("id", *MARKETPLACE_COLUMNS)
+            paginator.ordering = ORDERS[params["order"]]
+        page = self.paginate_queryset(rows)
+        assert page is not None  # always paginated
+        if params.get("owner") != "me":
+            page = [{key: row[key] for key in MARKETPLACE_COLUMNS} for row in page]
+        return self.get_paginated_response(TemplateSerializer(page, many=True).data)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        template = self.get_object()
+        owner = owner_of(request.user)
+        owner_id = owner.id if owner is not None else None
+        template = selectors.template_readable_by(self.kwargs["slug"], owner_id=owner_id)
+        if template is None:
+            raise exceptions.NotFound("No such template.")
         extra = _content_and_versions(template)
-        template.content = extra["content"]  # type: ignore[attr-defined]
-        template.version_rows = extra["versions"]  # type: ignore[attr-defined]
-        return Response(OwnerTemplateDetailSerializer(template).data)
+        if template.owner_id == owner_id:
+            template.content = extra["content"]  # type: ignore[attr-defined]
+            template.version_rows = extra["version_rows"]  # type: ignore[attr-defined]
+            return Response(TemplateDetailSerializer(template).data)
+        body = {column: getattr(template, column) for column in MARKETPLACE_COLUMNS}
+        return Response(TemplateDetailSerializer(body | extra).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = TemplateCreateSerializer(data=request.data)
@@ -193,7 +177,7 @@ class TemplateViewSet(
             actor=actor_for(request.user),
             **data,
         )
-        return Response(OwnerTemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+        return Response(TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = TemplateUpdateSerializer(data=request.data, partial=True)
@@ -201,10 +185,16 @@ class TemplateViewSet(
         template = services.template_update(
             template=self.get_object(), actor=actor_for(request.user), **serializer.validated_data
         )
-        return Response(OwnerTemplateSerializer(template).data)
+        return Response(TemplateSerializer(template).data)
 
     def perform_destroy(self, instance: AgentTemplate) -> None:
         services.template_delete(template=instance, actor=actor_for(self.request.user))
+
+    def _readable(self) -> AgentTemplate:
+        template = selectors.template_readable_by(self.kwargs["slug"], owner_id=self._owner_id())
+        if template is None:
+            raise exceptions.NotFound("No such template.")
+        return template
 
     @extend_schema(
         summary="Publish a new version from the agent",
