@@ -114,6 +114,21 @@ STAFF_PERMISSIONS: dict[str, dict[str, str | None]] = {
         "delete": None,
         "replay": "notifications.replay_webhookdelivery",
     },
+    # Owners write their templates through the API; staff moderate the public listing.
+    "agent_template": {
+        "view": "agent_templates.view_agenttemplate",
+        "add": None,
+        "change": None,
+        "delete": None,
+        "moderate": "agent_templates.moderate_agenttemplate",
+    },
+    "template_report": {
+        "view": "agent_templates.view_templatereport",
+        "add": None,
+        "change": None,
+        "delete": None,
+        "moderate": "agent_templates.moderate_agenttemplate",
+    },
     # The user mirror follows Stack Auth; deleting a user is Stack Auth's call.
     "stack_user": {"view": "accounts.view_stackuser", "add": None, "change": None, "delete": None},
 }
