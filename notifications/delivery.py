@@ -9,12 +9,15 @@ backoff; any other answer ends the delivery. Every attempt is logged.
 
 import datetime as dt
 import email.utils
+import functools
 import json
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import certifi
 import httpx
 from django.conf import settings
 from django.db import transaction
@@ -113,12 +116,19 @@ def _address_url(url: str, target: Target) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The certificate store, read once per process: reading it for every delivery cost
+    about 20 ms, half of a delivery (`make bench`)."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def _post(url: str, target: Target, headers: dict[str, str], body: str) -> Answer:
     parts = urlsplit(url)
     extensions = {"sni_hostname": target.host} if parts.scheme == "https" else {}
     try:
         with httpx.Client(
-            timeout=settings.WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False, verify=_tls_context()
         ) as client:
             response = client.post(
                 _address_url(url, target),
