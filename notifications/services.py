@@ -237,3 +237,16 @@ def notification_settings_update(
         owner_id=owner_id, defaults=changes
     )
     return settings_row
+
+
+def webhook_events_prune(*, batch_size: int = 10_000) -> tuple[int, dt.datetime]:
+    """Forget events older than WEBHOOK_EVENTS_KEPT_DAYS, with their deliveries and attempt
+    log (the database cascades); return (deleted, cutoff). Replays reach back this far."""
+    from core.batched_delete import delete_in_batches
+
+    cutoff = timezone.now() - dt.timedelta(days=settings.WEBHOOK_EVENTS_KEPT_DAYS)
+    deleted = delete_in_batches(
+        table="webhook_events", key=("id",), older="created_at", cutoff=cutoff,
+        batch_size=batch_size,
+    )  # fmt: skip
+    return deleted, cutoff

@@ -238,3 +238,25 @@ def test_a_delivery_is_claimed_while_another_to_its_endpoint_holds_the_endpoint_
     finally:
         release.set()
         holder.join(10)
+
+
+def test_old_events_are_pruned_with_their_deliveries_and_log_in_one_cascade(
+    receiver: WebhookReceiver,
+) -> None:
+    from notifications.models import WebhookAttempt
+    from notifications.services import endpoint_delete, webhook_events_prune
+
+    endpoint, _ = register(receiver)
+    agent_update(agent=new_agent(), name="Renamed")
+    for delivery in WebhookDelivery.objects.all():
+        delivery_attempt(delivery_id=str(delivery.pk))
+    old, recent = WebhookEvent.objects.order_by("created_at", "id")
+    WebhookEvent.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=31))
+    deleted, _cutoff = webhook_events_prune(batch_size=1)
+    assert deleted == 1
+    assert list(WebhookEvent.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert list(WebhookDelivery.objects.values_list("event_id", flat=True)) == [recent.pk]
+    assert WebhookAttempt.objects.count() == 1
+    endpoint_delete(endpoint_id=endpoint.pk)
+    assert (WebhookDelivery.objects.count(), WebhookAttempt.objects.count()) == (0, 0)
+    assert WebhookEvent.objects.count() == 1  # the event stays (other endpoints, replays)
