@@ -22,6 +22,7 @@ from audit.actors import Actor
 from billing.services import subscription_end_for_deleted_user
 from core.batched_delete import delete_in_batches
 from invoicing.stripe_cancellations import stripe_cancellation_send_on_commit
+from notifications.services import owner_notifications_delete
 
 # Access tokens live about 10 minutes, so an hour covers every token issued before deletion.
 DELETED_MARK_TIMEOUT = 3600
@@ -117,7 +118,7 @@ def stack_user_sync(
 @transaction.atomic
 def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
     """Mark the user deleted, end their subscription (and cancel it at Stripe), delete all
-    their templates and agents; count the agents.
+    their webhook endpoints, templates and agents; count the agents.
 
     Safe to repeat: a second call finds nothing left to cancel or delete. The tombstone is
     written even for a user never seen here, so a late `user.updated` cannot create them.
@@ -136,6 +137,8 @@ def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
             """,
             [user_id],
         )
+    # Nothing more is sent to their webhook endpoints (not even their agents' deletion).
+    owner_notifications_delete(owner_id=user_id)
     # Their templates go too (clones made from them stay, as their owners' agents); locked
     # before the subscription, in the order a clone takes them (template, then subscription).
     template_delete_all_for_owner(owner_id=user_id, actor=actor)

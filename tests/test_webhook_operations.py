@@ -260,3 +260,20 @@ def test_old_events_are_pruned_with_their_deliveries_and_log_in_one_cascade(
     endpoint_delete(endpoint_id=endpoint.pk)
     assert (WebhookDelivery.objects.count(), WebhookAttempt.objects.count()) == (0, 0)
     assert WebhookEvent.objects.count() == 1  # the event stays (other endpoints, replays)
+
+
+def test_a_deleted_user_is_sent_nothing_more_and_their_endpoints_are_gone(
+    receiver: WebhookReceiver,
+) -> None:
+    from accounts.services import stack_user_delete
+    from notifications.models import NotificationSettings
+
+    register(receiver)
+    new_agent()
+    NotificationSettings.objects.create(owner_id="user_1", usage_thresholds=[90])
+    register(receiver, owner="user_2")
+    new_agent(owner="user_2", handle="stays")
+    stack_user_delete(user_id="user_1")
+    assert list(WebhookEndpoint.objects.values_list("owner_id", flat=True)) == ["user_2"]
+    assert set(WebhookEvent.objects.values_list("owner_id", flat=True)) == {"user_2"}
+    assert not NotificationSettings.objects.exists()
