@@ -16,7 +16,6 @@ from django.core.management import call_command
 from django.db import connection
 
 from agents.models import A1Agent
-from agents.services import agent_create
 from conversations.models import (
     RESPONSE_BUCKETS,
     AgentActivityDay,
@@ -25,48 +24,9 @@ from conversations.models import (
 )
 from conversations.rollups import response_bucket, rollups_rebuild_agent
 from conversations.services import conversation_archive, conversation_open, message_post
+from tests.analytics_data import DAY, moment, new_agent, open_at, post_at
 
 pytestmark = pytest.mark.django_db
-
-DAY = dt.date(2031, 3, 14)
-
-
-def moment(day: dt.date, hour: int, minute: int = 0, second: float = 0) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=dt.UTC) + dt.timedelta(
-        seconds=second
-    )
-
-
-def new_agent(handle: str = "stats_bot", owner: str = "user_1") -> A1Agent:
-    agent, _ = agent_create(owner_id=owner, name=handle, handle=handle, agent_type="work")
-    return agent
-
-
-def open_at(
-    agent: A1Agent, at: dt.datetime, channel: str = "web", user: str | None = "u1"
-) -> AgentConversation:
-    conversation, _ = conversation_open(agent_id=agent.pk, channel=channel, external_user_id=user)
-    AgentConversation.objects.filter(pk=conversation.pk).update(started_at=at, last_message_at=at)
-    # The rollup counted the start on the real day: move the count to the chosen day.
-    started = AgentActivityDay.objects.get(
-        agent=agent, channel=channel, day=conversation.started_at.astimezone(dt.UTC).date()
-    )
-    started.conversations_started -= 1
-    started.save()
-    row, _ = AgentActivityDay.objects.get_or_create(agent=agent, day=at.date(), channel=channel)
-    row.conversations_started += 1
-    row.save()
-    conversation.refresh_from_db()
-    return conversation
-
-
-def post_at(conversation: AgentConversation, role: str, at: dt.datetime, **extra: Any) -> None:
-    AgentConversation.objects.filter(pk=conversation.pk).update(
-        last_message_at=at - dt.timedelta(microseconds=1)
-    )
-    conversation.refresh_from_db()
-    message, _ = message_post(conversation=conversation, role=role, content="x", **extra)
-    assert message.created_at == at
 
 
 def rollup(agent: A1Agent) -> dict[tuple[dt.date, str], dict[str, Any]]:

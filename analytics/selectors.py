@@ -1,0 +1,237 @@
+"""Reads of the analytics rollup: an agent's metrics per day, week or month, and an owner's
+summary across agents.
+
+Every read is a few indexed range queries over `agent_activity_days` (one row per agent, day
+and channel), `agent_activity_users` (distinct end users) and `agent_usage` (one row per
+agent and day): the cost follows the days asked for and the end users active in them,
+never the number of messages. Percentiles come from histograms summed bucket by bucket.
+"""
+
+import datetime as dt
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+
+from conversations.models import RESPONSE_BUCKETS
+
+GRANULARITIES = ("day", "week", "month")
+COUNTERS = (
+    "conversations_started", "conversations_answered", "active_conversations",
+    "user_messages", "agent_messages", "system_messages", "tool_messages",
+)  # fmt: skip
+USAGE_COUNTERS = ("message_count", "api_calls", "compute_seconds")
+
+
+def bucket_seconds(index: int) -> float:
+    """The value reported for a histogram bucket: its geometric middle, in seconds (within
+    about 9% of any time in the bucket)."""
+    return 2 ** ((index + 0.5) / 4) - 1
+
+
+def percentile_seconds(buckets: Sequence[int], fraction: float) -> float | None:
+    """The `fraction` percentile (nearest rank) of a histogram; None when it is empty."""
+    total = sum(buckets)
+    if not total:
+        return None
+    rank = max(1, math.ceil(fraction * total))
+    seen = 0
+    for index, count in enumerate(buckets):
+        seen += count
+        if seen >= rank:
+            return round(bucket_seconds(index), 3)
+    return None  # pragma: no cover - the loop reaches the total
+
+
+def period_start(day: dt.date, granularity: str) -> dt.date:
+    if granularity == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if granularity == "month":
+        return day.replace(day=1)
+    return day
+
+
+def periods(start: dt.date, end: dt.date, granularity: str) -> list[dt.date]:
+    """The first day of every period that meets [start, end]."""
+    found: list[dt.date] = []
+    day = start
+    while day <= end:
+        first = period_start(day, granularity)
+        if not found or found[-1] != first:
+            found.append(first)
+        day += dt.timedelta(days=1)
+    return found
+
+
+def period_end(first: dt.date, granularity: str) -> dt.date:
+    if granularity == "week":
+        return first + dt.timedelta(days=6)
+    if granularity == "month":
+        following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        return following - dt.timedelta(days=1)
+    return first
+
+
+@dataclass
+class Metrics:
+    """One period's metrics, added up from rollup rows."""
+
+    counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    response_buckets: list[int] = field(default_factory=lambda: [0] * RESPONSE_BUCKETS)
+    first_response_buckets: list[int] = field(default_factory=lambda: [0] * RESPONSE_BUCKETS)
+    end_users: int = 0
+    usage: dict[str, Any] | None = None
+
+    def add_row(self, row: dict[str, Any]) -> None:
+        for name in COUNTERS:
+            self.counters[name] += row[name]
+        for index, count in enumerate(row["response_buckets"]):
+            if count:
+                self.response_buckets[index] += count
+        for index, count in enumerate(row["first_response_buckets"]):
+            if count:
+                self.first_response_buckets[index] += count
+
+    def add_usage(self, row: dict[str, Any]) -> None:
+        if self.usage is None:
+            self.usage = {**dict.fromkeys(USAGE_COUNTERS, 0), "estimated_cost": Decimal(0)}
+        for name in (*USAGE_COUNTERS, "estimated_cost"):
+            self.usage[name] += row[name] or 0
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.counters
+        messages = {
+            "user": c["user_messages"],
+            "agent": c["agent_messages"],
+            "system": c["system_messages"],
+            "tool": c["tool_messages"],
+        }
+        return {
+            "conversations_started": c["conversations_started"],
+            "conversations_without_reply": c["conversations_started"] - c["conversations_answered"],
+            "active_conversations": c["active_conversations"],
+            "end_users": self.end_users,
+            "messages": {**messages, "total": sum(messages.values())},
+            "response_time": _times(self.response_buckets),
+            "first_response_time": _times(self.first_response_buckets),
+            "usage": self.usage,
+        }
+
+
+def _times(buckets: list[int]) -> dict[str, Any]:
+    return {
+        "count": sum(buckets),
+        "p50_seconds": percentile_seconds(buckets, 0.5),
+        "p95_seconds": percentile_seconds(buckets, 0.95),
+    }
+
+
+def _fetch(query: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(query, parameters)
+        names = [column.name for column in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+ROLLUP_ROWS_SQL = """
+SELECT agent_id, day, {counters}, response_buckets, first_response_buckets
+FROM agent_activity_days
+WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
+  AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)
+""".format(counters=", ".join(COUNTERS))
+
+# Distinct end users per agent and period, per agent over the range, and over everything
+# (GROUPING SETS); the same external_user_id with two agents is two end users.
+END_USERS_SQL = """
+SELECT agent_id, CASE %(granularity)s::text
+           WHEN 'week' THEN date_trunc('week', day)::date
+           WHEN 'month' THEN date_trunc('month', day)::date
+           ELSE day END AS period,
+       COUNT(DISTINCT (agent_id, external_user_id)) AS end_users
+FROM agent_activity_users
+WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
+  AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)
+GROUP BY GROUPING SETS ((agent_id, 2), (agent_id), ())
+"""
+
+USAGE_ROWS_SQL = """
+SELECT agent_id, date AS day, message_count, api_calls, compute_seconds, estimated_cost
+FROM agent_usage
+WHERE agent_id = ANY(%(agents)s) AND date BETWEEN %(start)s AND %(end)s
+"""
+
+
+@dataclass
+class AnalyticsReport:
+    periods: list[dict[str, Any]]
+    totals: dict[str, Any]
+    agents: dict[uuid.UUID, dict[str, Any]]
+
+
+def analytics_report(
+    *,
+    agent_ids: Iterable[uuid.UUID],
+    start: dt.date,
+    end: dt.date,
+    granularity: str = "day",
+    channel: str | None = None,
+    per_period: bool = True,
+) -> AnalyticsReport:
+    """Metrics of the agents over [start, end] (UTC days): per period of the granularity
+    (all agents together), per agent over the range, and over everything.
+
+    Usage (`agent_usage`) is per agent and day, not per channel: with a channel it is None.
+    """
+    agents = list(agent_ids)
+    parameters = {
+        "agents": agents, "start": start, "end": end, "channel": channel,
+        "granularity": granularity,
+    }  # fmt: skip
+    by_period: dict[dt.date, Metrics] = defaultdict(Metrics)
+    by_agent: dict[uuid.UUID, Metrics] = defaultdict(Metrics)
+    total = Metrics()
+    if per_period:
+        for first in periods(start, end, granularity):
+            by_period[first] = Metrics()
+    for agent_id in agents:
+        by_agent[agent_id] = Metrics()
+
+    for row in _fetch(ROLLUP_ROWS_SQL, parameters):
+        if per_period:
+            by_period[period_start(row["day"], granularity)].add_row(row)
+        by_agent[row["agent_id"]].add_row(row)
+        total.add_row(row)
+    for row in _fetch(END_USERS_SQL, parameters):
+        if row["agent_id"] is None:
+            total.end_users = row["end_users"]
+        elif row["period"] is None:
+            by_agent[row["agent_id"]].end_users = row["end_users"]
+        elif per_period:
+            # Several agents in one period: their users are told apart by agent.
+            by_period[row["period"]].end_users += row["end_users"]
+    if channel is None:
+        for metrics in (*by_period.values(), *by_agent.values(), total):
+            metrics.usage = {**dict.fromkeys(USAGE_COUNTERS, 0), "estimated_cost": Decimal(0)}
+        for row in _fetch(USAGE_ROWS_SQL, parameters):
+            if per_period:
+                by_period[period_start(row["day"], granularity)].add_usage(row)
+            by_agent[row["agent_id"]].add_usage(row)
+            total.add_usage(row)
+
+    return AnalyticsReport(
+        periods=[
+            {
+                "period_start": max(first, start),
+                "period_end": min(period_end(first, granularity), end),
+                **metrics.as_dict(),
+            }
+            for first, metrics in sorted(by_period.items())
+        ],
+        totals=total.as_dict(),
+        agents={agent_id: metrics.as_dict() for agent_id, metrics in by_agent.items()},
+    )
