@@ -235,3 +235,65 @@ def analytics_report(
         totals=total.as_dict(),
         agents={agent_id: metrics.as_dict() for agent_id, metrics in by_agent.items()},
     )
+
+
+# --- rankings for staff ----------------------------------------------------------------------
+
+RANK_BY_VOLUME_SQL = """
+SELECT d.agent_id, a.handle, a.name,
+       SUM(user_messages + agent_messages + system_messages + tool_messages) AS messages,
+       SUM(responses) AS responses
+FROM agent_activity_days d JOIN a1_agents a ON a.id = d.agent_id
+WHERE d.day BETWEEN %(start)s AND %(end)s
+GROUP BY d.agent_id, a.handle, a.name
+ORDER BY messages DESC, d.agent_id
+LIMIT %(limit)s
+"""
+
+# Each agent's histogram summed over the range (only the non-empty buckets are unnested),
+# then the bucket where the running count reaches 95% (nearest rank).
+RANK_BY_SLOWEST_SQL = """
+WITH buckets AS (
+    SELECT d.agent_id, u.slot, SUM(u.n) AS n
+    FROM agent_activity_days d,
+         unnest(d.response_buckets) WITH ORDINALITY AS u(n, slot)
+    WHERE d.day BETWEEN %(start)s AND %(end)s AND d.responses > 0 AND u.n > 0
+    GROUP BY d.agent_id, u.slot
+),
+running AS (
+    SELECT agent_id, slot,
+           SUM(n) OVER (PARTITION BY agent_id ORDER BY slot) AS seen,
+           SUM(n) OVER (PARTITION BY agent_id) AS total
+    FROM buckets
+),
+p95 AS (
+    SELECT agent_id, MIN(slot) AS slot, MAX(total) AS responses
+    FROM running WHERE seen >= CEIL(0.95 * total)
+    GROUP BY agent_id HAVING MAX(total) >= %(min_responses)s
+)
+SELECT p.agent_id, a.handle, a.name, p.slot, p.responses
+FROM p95 p JOIN a1_agents a ON a.id = p.agent_id
+ORDER BY p.slot DESC, p.responses DESC, p.agent_id
+LIMIT %(limit)s
+"""
+
+
+def agents_ranked_by_volume(
+    *, start: dt.date, end: dt.date, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The agents with the most messages over [start, end], most first."""
+    return _fetch(RANK_BY_VOLUME_SQL, {"start": start, "end": end, "limit": limit})
+
+
+def agents_ranked_by_slowest_response(
+    *, start: dt.date, end: dt.date, limit: int = 50, min_responses: int = 10
+) -> list[dict[str, Any]]:
+    """The agents whose 95th percentile response time over [start, end] is the longest,
+    among those with at least `min_responses` responses."""
+    rows = _fetch(
+        RANK_BY_SLOWEST_SQL,
+        {"start": start, "end": end, "limit": limit, "min_responses": min_responses},
+    )
+    for row in rows:
+        row["p95_seconds"] = round(bucket_seconds(row.pop("slot") - 1), 3)
+    return rows

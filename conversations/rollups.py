@@ -366,6 +366,8 @@ def rollups_rebuild_agent(*, agent_id: uuid.UUID, since: dt.date | None = None) 
                 REBUILD_STATE_SQL,
             ):
                 cursor.execute(statement, parameters)
+            # Also inside a caller's transaction, where ON COMMIT has not come yet.
+            cursor.execute("DROP TABLE rebuild_conversations, rebuild_messages")
 
 
 def rollups_rebuild(*, agent_id: uuid.UUID | None = None, since: dt.date | None = None) -> int:
