@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import add
 from typing import Any
 
 from django.db import connection
@@ -90,12 +91,21 @@ class Metrics:
     def add_row(self, row: dict[str, Any]) -> None:
         for name in COUNTERS:
             self.counters[name] += row[name]
-        for index, count in enumerate(row["response_buckets"]):
-            if count:
-                self.response_buckets[index] += count
-        for index, count in enumerate(row["first_response_buckets"]):
-            if count:
-                self.first_response_buckets[index] += count
+        if row["responses"]:
+            self.response_buckets = list(map(add, self.response_buckets, row["response_buckets"]))
+        if row["first_responses"]:
+            self.first_response_buckets = list(
+                map(add, self.first_response_buckets, row["first_response_buckets"])
+            )
+
+    def merge(self, other: "Metrics") -> None:
+        """Add another set of agents' metrics (whose end users are not these)."""
+        self.add_row({**other.counters, "responses": 1, "first_responses": 1,
+                      "response_buckets": other.response_buckets,
+                      "first_response_buckets": other.first_response_buckets})  # fmt: skip
+        self.end_users += other.end_users
+        if other.usage is not None:
+            self.add_usage(other.usage)
 
     def add_usage(self, row: dict[str, Any]) -> None:
         if self.usage is None:
@@ -139,24 +149,34 @@ def _fetch(query: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 ROLLUP_ROWS_SQL = """
-SELECT agent_id, day, {counters}, response_buckets, first_response_buckets
+SELECT agent_id, day, {counters}, end_users, responses, first_responses,
+       response_buckets, first_response_buckets
 FROM agent_activity_days
 WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
   AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)
 """.format(counters=", ".join(COUNTERS))
 
-# Distinct end users per agent and period, per agent over the range, and over everything
-# (GROUPING SETS); the same external_user_id with two agents is two end users.
+# Distinct end users per agent and period (weeks and months; a day's count is in its rollup
+# row), and per agent over the range: hashed DISTINCT, then a count. An end user is an
+# external_user_id on one channel of one agent (ids come from the channel).
+END_USERS_BY_PERIOD_SQL = """
+SELECT agent_id, period, COUNT(*) AS end_users FROM (
+    SELECT DISTINCT agent_id, CASE %(granularity)s::text
+               WHEN 'week' THEN date_trunc('week', day)::date
+               ELSE date_trunc('month', day)::date END AS period, channel, external_user_id
+    FROM agent_activity_users
+    WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
+      AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)
+) users
+GROUP BY agent_id, period
+"""
 END_USERS_SQL = """
-SELECT agent_id, CASE %(granularity)s::text
-           WHEN 'week' THEN date_trunc('week', day)::date
-           WHEN 'month' THEN date_trunc('month', day)::date
-           ELSE day END AS period,
-       COUNT(DISTINCT (agent_id, external_user_id)) AS end_users
-FROM agent_activity_users
-WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
-  AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)
-GROUP BY GROUPING SETS ((agent_id, 2), (agent_id), ())
+SELECT agent_id, COUNT(*) AS end_users FROM (
+    SELECT DISTINCT agent_id, channel, external_user_id FROM agent_activity_users
+    WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
+      AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)
+) users
+GROUP BY agent_id
 """
 
 USAGE_ROWS_SQL = """
@@ -194,7 +214,6 @@ def analytics_report(
     }  # fmt: skip
     by_period: dict[dt.date, Metrics] = defaultdict(Metrics)
     by_agent: dict[uuid.UUID, Metrics] = defaultdict(Metrics)
-    total = Metrics()
     if per_period:
         for first in periods(start, end, granularity):
             by_period[first] = Metrics()
@@ -203,25 +222,32 @@ def analytics_report(
 
     for row in _fetch(ROLLUP_ROWS_SQL, parameters):
         if per_period:
-            by_period[period_start(row["day"], granularity)].add_row(row)
+            period = by_period[period_start(row["day"], granularity)]
+            period.add_row(row)
+            if granularity == "day":
+                period.end_users += row["end_users"]  # a day's rows are one per channel
         by_agent[row["agent_id"]].add_row(row)
-        total.add_row(row)
     for row in _fetch(END_USERS_SQL, parameters):
-        if row["agent_id"] is None:
-            total.end_users = row["end_users"]
-        elif row["period"] is None:
-            by_agent[row["agent_id"]].end_users = row["end_users"]
-        elif per_period:
+        by_agent[row["agent_id"]].end_users = row["end_users"]
+    if per_period and granularity != "day":
+        for row in _fetch(END_USERS_BY_PERIOD_SQL, parameters):
             # Several agents in one period: their users are told apart by agent.
             by_period[row["period"]].end_users += row["end_users"]
     if channel is None:
-        for metrics in (*by_period.values(), *by_agent.values(), total):
+        for metrics in (*by_period.values(), *by_agent.values()):
             metrics.usage = {**dict.fromkeys(USAGE_COUNTERS, 0), "estimated_cost": Decimal(0)}
         for row in _fetch(USAGE_ROWS_SQL, parameters):
             if per_period:
                 by_period[period_start(row["day"], granularity)].add_usage(row)
             by_agent[row["agent_id"]].add_usage(row)
-            total.add_usage(row)
+    if len(by_agent) == 1:
+        (total,) = by_agent.values()
+    else:
+        total = Metrics()
+        if channel is None:
+            total.usage = {**dict.fromkeys(USAGE_COUNTERS, 0), "estimated_cost": Decimal(0)}
+        for metrics in by_agent.values():
+            total.merge(metrics)
 
     return AnalyticsReport(
         periods=[

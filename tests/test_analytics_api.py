@@ -77,9 +77,30 @@ def test_the_owner_reads_per_day_metrics_and_totals(
     assert totals["response_time"] == {
         "count": 4, "p50_seconds": seconds(10), "p95_seconds": seconds(1000),
     }  # fmt: skip
-    # u0 was active on both days: one end user over the range.
-    assert totals["end_users"] == 3
+    # u0 on the web twice is one end user; u0 on slack is another.
+    assert totals["end_users"] == 4
     assert (body["timezone"], body["granularity"], body["channel"]) == ("UTC", "day", None)
+
+
+def test_an_end_user_on_several_days_is_one_end_user_of_the_range(
+    api_client: APIClient, owner_headers: Headers
+) -> None:
+    agent = new_agent()
+    for day in (DAY, NEXT):
+        conversation = open_at(agent, moment(day, 8), user="same")
+        post_at(conversation, "user", moment(day, 9))
+
+    body = analytics(
+        api_client, agent, owner_headers(), start=DAY.isoformat(), end=NEXT.isoformat()
+    ).json()
+    weeks = analytics(
+        api_client, agent, owner_headers(), start=DAY.isoformat(), end=NEXT.isoformat(),
+        granularity="week",
+    ).json()  # fmt: skip
+
+    assert [p["end_users"] for p in body["periods"]] == [1, 1]
+    assert body["totals"]["end_users"] == 1
+    assert [p["end_users"] for p in weeks["periods"]] == [1]
 
 
 def test_a_channel_narrows_the_rows_and_leaves_usage_out(
@@ -124,7 +145,7 @@ def test_weeks_start_on_monday_and_months_on_the_first_cut_to_the_range(
 
     assert [(p["period_start"], p["period_end"]) for p in body["periods"]] == periods
     assert sum(p["messages"]["total"] for p in body["periods"]) == 10
-    assert sum(p["end_users"] for p in body["periods"]) == 3
+    assert sum(p["end_users"] for p in body["periods"]) == 4
 
 
 def test_csv_has_one_row_per_period(
@@ -231,7 +252,7 @@ def test_the_summary_totals_each_agent_and_all_of_them(
     assert [a["messages"]["total"] for a in body["agents"]] == [1, 10]
     assert body["totals"]["messages"]["total"] == 11
     # u0 of two agents is two end users.
-    assert body["totals"]["end_users"] == 4
+    assert body["totals"]["end_users"] == 5
     assert body["totals"]["response_time"]["count"] == 4
 
 
