@@ -41,17 +41,15 @@ CHANNELS = ("web", "whatsapp", "slack")
 MESSAGES_PER_END_USER_DAY = 10
 REQUESTS_PER_ROUND = 20
 
-# The write path's two statements as they were before the rollup (its state columns are
-# still read, so the Python around them is the same).
+# The write path's two statements as they were before the rollup, returning the columns the
+# Python around them reads (the analytics state as NULLs).
 ADVANCE_WITHOUT_ROLLUP_SQL = """
-UPDATE agent_conversations c
-SET last_message_at = o.at
-FROM (SELECT id, status, reply_pending_since, first_response_at, activity_day,
-             GREATEST(last_message_at + interval '1 microsecond', clock_timestamp()) AS at
-      FROM agent_conversations WHERE id = %(conversation)s FOR UPDATE) o
-WHERE c.id = o.id
-RETURNING o.status, o.at, c.agent_id, c.channel, c.external_user_id, c.started_at,
-          o.reply_pending_since, o.first_response_at, o.activity_day
+UPDATE agent_conversations
+SET last_message_at = CASE WHEN status IS DISTINCT FROM 'archived'
+    THEN GREATEST(last_message_at, clock_timestamp()) ELSE last_message_at END
+WHERE id = %(conversation)s
+RETURNING status, last_message_at, agent_id, channel, external_user_id, started_at,
+          NULL::timestamptz, NULL::timestamptz, NULL::date
 """
 INSERT_WITHOUT_ROLLUP_SQL = """
 INSERT INTO messages

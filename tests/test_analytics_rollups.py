@@ -231,3 +231,16 @@ def test_the_rebuild_counts_messages_written_outside_the_write_path() -> None:
     row = rollup(agent)[(DAY, "web")]
     assert (row["user_messages"], row["agent_messages"], row["responses"]) == (1, 1, 1)
     assert states(agent)[conversation.pk] == (None, moment(DAY, 10, 0, 30), DAY)
+
+
+def test_rebuilding_again_and_again_gives_the_same_rows() -> None:
+    # More rebuilds in one session than psycopg's prepare threshold: the prepared statements
+    # over the rebuild's temporary tables must keep working after the tables are dropped.
+    agent = new_agent()
+    generate(agent, 5)
+    kept = rollup(agent)
+
+    for _ in range(8):
+        rollups_rebuild_agent(agent_id=agent.pk)
+
+    assert rollup(agent) == kept
