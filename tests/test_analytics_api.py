@@ -287,3 +287,13 @@ def test_percentiles_use_nearest_rank() -> None:
     assert percentile_seconds(buckets, 0.95) == round(bucket_seconds(3), 3)
     assert percentile_seconds(buckets, 0.951) == round(bucket_seconds(40), 3)
     assert percentile_seconds([0] * 96, 0.5) is None
+
+
+def test_options_asking_for_csv_answers_json(api_client: APIClient, owner_headers: Headers) -> None:
+    response = api_client.options(
+        "/api/v1/analytics/summary/", HTTP_ACCEPT="text/csv", **owner_headers()
+    )
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["name"]

@@ -76,6 +76,8 @@ class AnalyticsCSVRenderer(BaseRenderer):
         accepted_media_type: str | None = None,
         renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
+        if not isinstance(data, dict) or not ({"periods", "agents"} & set(data)):
+            return JSONRenderer().render(data)  # not a report (the view answers JSON then)
         if "periods" in data:
             rows = [
                 {"period_start": p["period_start"], "period_end": p["period_end"],
@@ -97,12 +99,15 @@ class AnalyticsCSVRenderer(BaseRenderer):
 
 
 class AnalyticsView(APIView):
-    """Errors answer JSON whatever format was asked for."""
+    """Errors, and anything but a GET's report (OPTIONS), answer JSON whatever format was
+    asked for."""
 
     renderer_classes = [JSONRenderer, AnalyticsCSVRenderer]
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(response, Response) and response.status_code >= 400:
+        if isinstance(response, Response) and (
+            response.status_code >= 400 or request.method != "GET"
+        ):
             request.accepted_renderer = JSONRenderer()
             request.accepted_media_type = "application/json"
         response = super().finalize_response(request, response, *args, **kwargs)
