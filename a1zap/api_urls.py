@@ -24,4 +24,5 @@ urlpatterns = [
     path("", include("integrations.api.urls")),
     path("", include("agents.api.audit.urls")),
     path("", include("notifications.api.urls")),
+    path("", include("agent_templates.api.urls")),
 ]

@@ -49,6 +49,8 @@ BEAT_SCHEDULE = {
     "requeue-stripe-events": {"task": "invoicing.stripe_events_sweep", "schedule": 5 * 60.0},
     # Webhook deliveries that are due and whose message was lost (or never sent).
     "send-due-webhooks": {"task": "notifications.webhook_deliveries_sweep", "schedule": 60.0},
+    # Usage alerts whose webhook or email job was lost.
+    "send-usage-alerts": {"task": "usage.alerts_sweep", "schedule": 60.0},
     "prune-usage-event-ids": {
         "task": "usage.prune_usage_event_ids",
         "schedule": crontab(hour=3, minute=15),

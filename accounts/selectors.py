@@ -17,3 +17,12 @@ def email_is(email: str) -> Exact:
 
 def user_ids_with_email(email: str) -> QuerySet[StackUser, Any]:
     return StackUser.objects.filter(email_is(email)).values("id")
+
+
+def stack_user_email(user_id: str) -> str | None:
+    """The user's email address from the mirror; None for a deleted or unknown user."""
+    return (
+        StackUser.objects.filter(pk=user_id, deleted_at__isnull=True)
+        .values_list("email", flat=True)
+        .first()
+    )

@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from agent_templates.services import template_delete_all_for_owner
 from agents.services import agent_delete_all_for_owner
 from audit.actors import Actor
 from billing.services import subscription_end_for_deleted_user
@@ -116,7 +117,7 @@ def stack_user_sync(
 @transaction.atomic
 def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
     """Mark the user deleted, end their subscription (and cancel it at Stripe), delete all
-    their agents; count them.
+    their templates and agents; count the agents.
 
     Safe to repeat: a second call finds nothing left to cancel or delete. The tombstone is
     written even for a user never seen here, so a late `user.updated` cannot create them.
@@ -135,6 +136,9 @@ def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
             """,
             [user_id],
         )
+    # Their templates go too (clones made from them stay, as their owners' agents); locked
+    # before the subscription, in the order a clone takes them (template, then subscription).
+    template_delete_all_for_owner(owner_id=user_id, actor=actor)
     subscription = subscription_end_for_deleted_user(
         user_id=user_id, reason="stack_auth_user_deleted", actor=actor
     )

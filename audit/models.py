@@ -30,6 +30,8 @@ class TargetType(models.TextChoices):
     SUBSCRIPTION = "subscription"
     PLAN = "plan"
     INTEGRATION = "integration"
+    AGENT_TEMPLATE = "agent_template"
+    TEMPLATE_REPORT = "template_report"
 
 
 class AuditEntry(models.Model):

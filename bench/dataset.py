@@ -32,11 +32,12 @@ class Generated:
 
 
 def reset(env: dict[str, str]) -> None:
-    """Empty the demo tables of the bench database (TRUNCATE: instant at any size)."""
+    """Empty the demo tables of the bench database (TRUNCATE: instant at any size), and the
+    tables that reference them (CASCADE: an app's new table under agents cannot break it)."""
     import psycopg
 
     with psycopg.connect(env["DATABASE_URL"], autocommit=True) as connection:
-        connection.execute(f"TRUNCATE {', '.join(DEMO_TABLES)}")
+        connection.execute(f"TRUNCATE {', '.join(DEMO_TABLES)} CASCADE")
 
 
 def generate(env: dict[str, str], *, users: int, agents_per_user: int, days: int,

@@ -63,6 +63,7 @@ from bench import (  # noqa: E402
     http_load,
     monthly_close,
     task_queue,
+    webhook_delivery,
 )
 from bench import usage_ingest as ingest  # noqa: E402
 
@@ -452,6 +453,15 @@ def main() -> None:
             f"{queue.tasks_per_second:,.0f} tasks/s",
             f"same work, no queue: {queue.floor_per_second:,.0f}/s",
             _ratio(queue.tasks_per_second, queue.floor_per_second))
+    )  # fmt: skip
+    _log("outgoing webhooks: one worker to a local receiver")
+    hooks = webhook_delivery.measure(env)
+    rows.append(
+        Row(f"Webhooks: deliveries through one worker ({hooks.concurrency} processes) to a "
+            "local receiver", f"{hooks.deliveries:,} events, signed, each attempt logged",
+            f"{hooks.per_second:,.0f} deliveries/s",
+            f"same signed POSTs, no queue: {hooks.floor_per_second:,.0f}/s",
+            _ratio(hooks.per_second, hooks.floor_per_second))
     )  # fmt: skip
 
     if arguments.analytics_messages:

@@ -22,6 +22,7 @@ from billing.models import (
     UserSubscription,
 )
 from billing.selectors import plan_total_limit
+from notifications.events import event_emit
 
 PAID_STATUSES = (
     SubscriptionStatus.ACTIVE,
@@ -52,11 +53,37 @@ def subscription_audit(
     before: dict[str, Any],
     context: dict[str, Any] | None = None,
 ) -> None:
-    """Record what changed in the subscription since `before` (nothing if nothing did)."""
-    SUBSCRIPTION_TRAIL.record(
+    """Record what changed in the subscription since `before` (nothing if nothing did), and
+    tell the owner's webhooks (`subscription.updated`) in the same transaction."""
+    entry = SUBSCRIPTION_TRAIL.record(
         subscription, actor=actor, action=action, before=before,
         owner_id=subscription.user_id, context=context,
     )  # fmt: skip
+    if entry is not None and before:
+        after = subscription_snapshot(subscription)
+        changed = sorted(field for field in after if after[field] != before.get(field))
+        event_emit(
+            owner_id=subscription.user_id,
+            event_type="subscription.updated",
+            data=subscription_event_data(subscription, changed=changed, reason=action),
+        )
+
+
+# What a subscription.updated webhook tells the owner (no Stripe ids).
+SUBSCRIPTION_EVENT_FIELDS = (
+    "plan_id", "status", "max_personal_agents", "max_work_agents", "max_total_agents",
+    "current_period_start", "current_period_end", "cancelled_at", "ends_at", "past_due_since",
+)  # fmt: skip
+
+
+def subscription_event_data(
+    subscription: UserSubscription, *, changed: list[str], reason: str
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"owner_id": subscription.user_id}
+    data.update({field: getattr(subscription, field) for field in SUBSCRIPTION_EVENT_FIELDS})
+    data["changed"] = [field for field in changed if field in SUBSCRIPTION_EVENT_FIELDS]
+    data["reason"] = reason
+    return data
 
 
 def subscription_lock_for_user(*, user_id: str, actor: Actor = SYSTEM) -> UserSubscription:

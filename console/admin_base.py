@@ -180,6 +180,15 @@ class ExactIdSearchAdmin(admin.ModelAdmin):
         return queryset.none()
 
 
+class OwnerSearchAdmin(ExactIdSearchAdmin):
+    """Search by the exact owner id (`owner_field`), along the table's owner index."""
+
+    owner_field = "owner_id"
+
+    def search_other(self, queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
+        return queryset.filter(**{self.owner_field: term})
+
+
 class PanelsAdmin(admin.ModelAdmin):
     """A change page with panels below the form: `change_panels` gives the template their
     context, for an object that exists (a missing one is Django's redirect, as usual)."""

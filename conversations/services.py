@@ -22,15 +22,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Subquery
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from agents.errors import AgentNotActive
 from agents.locks import agent_hold_status
-from agents.models import AgentStatus
+from agents.models import A1Agent, AgentStatus
 from conversations import rollups
 from conversations.errors import ConversationArchived, ConversationGone
 from conversations.models import AgentConversation, ConversationStatus, Message
+from notifications.events import event_emit
 from usage.errors import AgentGone, QuotaExceeded
 from usage.services import usage_record_message
 
@@ -83,7 +85,11 @@ def conversation_open(
             rollups.conversation_started_count(
                 agent_id=agent_id, channel=channel, started_at=row[1]
             )
-            return AgentConversation.objects.get(pk=row[0]), True
+            conversation = AgentConversation.objects.get(pk=row[0])
+            _emit(
+                conversation.agent_id, "conversation.created", conversation_event_data(conversation)
+            )
+            return conversation, True
         # The thread's conversation exists (a statement of READ COMMITTED sees it once the
         # INSERT found it committed). Loop only if it was deleted in between.
         existing = AgentConversation.objects.filter(
@@ -114,6 +120,42 @@ def conversation_archive(*, conversation_id: uuid.UUID) -> AgentConversation:
     if conversation is None:
         raise ConversationGone()
     return conversation
+
+
+def _owner_of(agent_id: uuid.UUID) -> Subquery:
+    return Subquery(A1Agent.objects.filter(pk=agent_id).values("owner_id")[:1])
+
+
+def _emit(agent_id: uuid.UUID, event_type: str, data: dict[str, Any]) -> None:
+    """The agent's owner's webhooks hear of it in this transaction (an outbox row); one query
+    when nobody listens."""
+    event_emit(owner_id=_owner_of(agent_id), event_type=event_type, data=data)
+
+
+def conversation_event_data(conversation: AgentConversation) -> dict[str, Any]:
+    """What a conversation.created webhook says (no metadata: it may hold anything)."""
+    return {
+        "id": conversation.id,
+        "agent_id": conversation.agent_id,
+        "channel": conversation.channel,
+        "external_user_id": conversation.external_user_id,
+        "thread_id": conversation.thread_id,
+        "status": conversation.status,
+        "started_at": conversation.started_at,
+    }
+
+
+def message_event_data(message: Message) -> dict[str, Any]:
+    """What a message.created webhook says: the message as the API shows it."""
+    return {
+        "id": message.id,
+        "agent_id": message.agent_id,
+        "conversation_id": message.conversation_id,
+        "role": message.role,
+        "content": message.content,
+        "metadata": message.metadata,
+        "created_at": message.created_at,
+    }
 
 
 class _AlreadyStored(Exception):
@@ -224,6 +266,7 @@ def message_post(
                 client_message_id=client_message_id,
                 occurred_at=timezone.now(),
             )
+        _emit(conversation.agent_id, "message.created", message_event_data(message))
         return message, True
     except _AlreadyStored:
         pass

@@ -38,3 +38,25 @@ def add_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]
                     },
                 )
     return result
+
+
+# What drf-spectacular writes for a nullable JSON field under OpenAPI 3.1: "any value, or
+# null" as a oneOf, which null matches twice (so no validator accepts null).
+_ANY_OR_NULL = [{}, {"type": "null"}]
+
+
+def simplify_nullable_any(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Write a nullable JSON field as the empty schema (any value, null included)."""
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("oneOf") == _ANY_OR_NULL:
+                del node["oneOf"]
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(result)
+    return result

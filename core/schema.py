@@ -49,3 +49,11 @@ def CascadeOnDelete(table: str, column: str, target: str) -> migrations.RunSQL: 
         sql=_rewrite_sql(table, column, target, "ON DELETE CASCADE"),
         reverse_sql=_rewrite_sql(table, column, target, "ON DELETE NO ACTION"),
     )
+
+
+def SetNullOnDelete(table: str, column: str, target: str) -> migrations.RunSQL:  # noqa: N802
+    """Make `table.column -> target(id)` set NULL on delete in the database (reversible)."""
+    return migrations.RunSQL(
+        sql=_rewrite_sql(table, column, target, "ON DELETE SET NULL"),
+        reverse_sql=_rewrite_sql(table, column, target, "ON DELETE NO ACTION"),
+    )

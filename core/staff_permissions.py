@@ -46,6 +46,8 @@ STAFF_PERMISSIONS: dict[str, dict[str, str | None]] = {
     },
     "message": {"view": "conversations.view_message", "add": None, "change": None, "delete": None},
     "usage": {"view": "usage.view_agentusage", "add": None, "change": None, "delete": None},
+    # Alerts are written by ingestion and sent by jobs; staff read them.
+    "usage_alert": {"view": "usage.view_usagealert", "add": None, "change": None, "delete": None},
     "audit_entry": {"view": "audit.view_auditentry", "add": None, "change": None, "delete": None},
     "subscription": {
         "view": "billing.view_usersubscription",
@@ -97,6 +99,13 @@ STAFF_PERMISSIONS: dict[str, dict[str, str | None]] = {
         "change": None,
         "delete": None,
     },
+    # What an owner chose to be told: theirs to change, through the API.
+    "notification_settings": {
+        "view": "notifications.view_notificationsettings",
+        "add": None,
+        "change": None,
+        "delete": None,
+    },
     # Deliveries are the worker's record; admins may send one again.
     "webhook_delivery": {
         "view": "notifications.view_webhookdelivery",
@@ -104,6 +113,21 @@ STAFF_PERMISSIONS: dict[str, dict[str, str | None]] = {
         "change": None,
         "delete": None,
         "replay": "notifications.replay_webhookdelivery",
+    },
+    # Owners write their templates through the API; staff moderate the public listing.
+    "agent_template": {
+        "view": "agent_templates.view_agenttemplate",
+        "add": None,
+        "change": None,
+        "delete": None,
+        "moderate": "agent_templates.moderate_agenttemplate",
+    },
+    "template_report": {
+        "view": "agent_templates.view_templatereport",
+        "add": None,
+        "change": None,
+        "delete": None,
+        "moderate": "agent_templates.moderate_agenttemplate",
     },
     # The user mirror follows Stack Auth; deleting a user is Stack Auth's call.
     "stack_user": {"view": "accounts.view_stackuser", "add": None, "change": None, "delete": None},

@@ -25,6 +25,7 @@ from core.encryption import KeyRotation
 from integrations.errors import IntegrationInvalid
 from integrations.models import AgentIntegration, IntegrationStatus
 from integrations.providers import ConfigInvalid, config_build
+from notifications.events import event_emit
 from usage.errors import AgentGone
 
 # Public settings that are contact details: recorded as changed, never with their values.
@@ -143,6 +144,7 @@ def integration_update(
     """
     integration = AgentIntegration.objects.select_for_update().get(pk=integration_id)
     before = _audited_state(integration)
+    status_before = integration.status
     if config is not None:
         document = _config_document(
             provider=integration.provider, changes=config, stored=integration.config
@@ -155,14 +157,32 @@ def integration_update(
     if status is not None:
         integration.status = status
     integration.save(update_fields=["config", "status", "last_sync_at", "updated_at"])
+    owner_id = agent_owner_id(integration.agent_id)
     _record(
         integration,
         actor=actor,
         action="integration.updated",
-        owner_id=agent_owner_id(integration.agent_id),
+        owner_id=owner_id,
         before=before,
         after=_audited_state(integration),
     )
+    if (
+        owner_id is not None
+        and integration.status == IntegrationStatus.ERROR
+        and status_before != IntegrationStatus.ERROR
+    ):
+        event_emit(
+            owner_id=owner_id,
+            event_type="integration.error",
+            data={
+                "id": integration.pk,
+                "agent_id": integration.agent_id,
+                "provider": integration.provider,
+                "status": integration.status,
+                "previous_status": status_before,
+                "updated_at": integration.updated_at,
+            },
+        )
     return integration
 
 

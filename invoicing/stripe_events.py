@@ -41,6 +41,7 @@ from billing.services import (
 )
 from invoicing.stripe_cancellations import ENDED_STATUSES, stripe_cancellation_request
 from invoicing.stripe_gateway import BillingUnavailable, stripe_configured, stripe_outage
+from notifications.events import event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +185,12 @@ def stripe_event_apply(*, event: dict[str, Any]) -> str:
                 )
         except IntegrityError:
             return "duplicate"
+        if event_type == BillingEventType.INVOICE_PAYMENT_FAILED:
+            event_emit(
+                owner_id=user_id,
+                event_type="invoice.payment_failed",
+                data=payment_failed_event_data(user_id, obj, amount=amount, currency=currency),
+            )
         before = subscription_snapshot(subscription)
         changed = _apply_state(subscription, event_type, obj, created)
         if changed:
@@ -196,6 +203,22 @@ def stripe_event_apply(*, event: dict[str, Any]) -> str:
                 context={"stripe_event_type": event_type},
             )
     return "applied" if changed else "recorded"
+
+
+def payment_failed_event_data(
+    user_id: str, invoice: dict[str, Any], *, amount: Decimal | None, currency: str | None
+) -> dict[str, Any]:
+    """What an invoice.payment_failed webhook tells the owner: which invoice, how much, and
+    when Stripe tries again (null when it will not)."""
+    return {
+        "owner_id": user_id,
+        "invoice_id": invoice.get("id"),
+        "amount_due": str(amount) if amount is not None else None,
+        "currency": currency or "USD",
+        "attempt_count": invoice.get("attempt_count"),
+        "next_payment_attempt": _timestamp(invoice.get("next_payment_attempt")),
+        "hosted_invoice_url": invoice.get("hosted_invoice_url"),
+    }
 
 
 def _live_subscription_id(event_type: str, obj: dict[str, Any]) -> str | None:

@@ -10,10 +10,16 @@ import random
 from django.conf import settings
 
 
-def retry_delay(attempt: int) -> float:
+def retry_ceiling(attempt: int, *, first: float | None = None, cap: float | None = None) -> float:
+    """The capped exponential delay after the `attempt`-th failure (1 for the first)."""
+    first = settings.JOBS_RETRY_FIRST_DELAY if first is None else first
+    cap = settings.JOBS_RETRY_MAX_DELAY if cap is None else cap
+    return float(min(first * 2 ** max(attempt - 1, 0), cap))
+
+
+def retry_delay(attempt: int, *, first: float | None = None, cap: float | None = None) -> float:
     """Seconds to wait after the `attempt`-th failure (1 for the first): half of the capped
-    exponential delay, plus a random share of the other half."""
-    ceiling = min(
-        settings.JOBS_RETRY_FIRST_DELAY * 2 ** max(attempt - 1, 0), settings.JOBS_RETRY_MAX_DELAY
-    )
+    exponential delay, plus a random share of the other half. `first` and `cap` default to
+    JOBS_RETRY_FIRST_DELAY and JOBS_RETRY_MAX_DELAY."""
+    ceiling = retry_ceiling(attempt, first=first, cap=cap)
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (not for secrets)

@@ -27,6 +27,10 @@ class WebhookEndpoint(models.Model):
     secret = EncryptedTextField()
     previous_secret = EncryptedTextField(null=True, blank=True)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    # Since when every attempt has failed (None after a success); past
+    # WEBHOOK_DISABLE_AFTER_SECONDS the endpoint is disabled (`disabled_at`) and its owner told.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now())
     updated_at = models.DateTimeField(db_default=Now())
 
@@ -43,6 +47,10 @@ class WebhookEndpoint(models.Model):
             models.CheckConstraint(
                 condition=Q(url__startswith="https://") | Q(url__startswith="http://"),
                 name="webhook_endpoints_url_http",
+            ),
+            models.CheckConstraint(
+                condition=Q(disabled_at__isnull=True) | Q(enabled=False),
+                name="webhook_endpoints_disabled_is_not_enabled",
             ),
         ]
 
@@ -143,3 +151,47 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} at {self.attempted_at}: {self.status_code or self.error}"
+
+
+# The usage thresholds an owner is told of unless they chose others (percent of the month's
+# included messages), and the bounds of a choice.
+DEFAULT_USAGE_THRESHOLDS = (50, 80, 100)
+MAX_USAGE_THRESHOLDS = 5
+MIN_USAGE_THRESHOLD = 10
+
+
+def default_usage_thresholds() -> list[int]:
+    return list(DEFAULT_USAGE_THRESHOLDS)
+
+
+class NotificationSettings(models.Model):
+    """An owner's choices about what they are told; an owner without a row has the defaults.
+
+    The usage statement reads `usage_thresholds` by table name (usage/services.py), so the
+    thresholds are decided in the same statement that moves the counter."""
+
+    owner_id = models.TextField(primary_key=True)
+    usage_email_enabled = models.BooleanField(default=True, db_default=True)
+    usage_thresholds = ArrayField(
+        models.IntegerField(),
+        default=default_usage_thresholds,
+        db_default=list(DEFAULT_USAGE_THRESHOLDS),
+    )
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "notification_settings"
+        verbose_name_plural = "notification settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(usage_thresholds__len__lte=MAX_USAGE_THRESHOLDS),
+                name="notification_settings_thresholds_few",
+            ),
+            models.CheckConstraint(
+                condition=Q(usage_thresholds__contained_by=list(range(MIN_USAGE_THRESHOLD, 101))),
+                name="notification_settings_thresholds_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.owner_id

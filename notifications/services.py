@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from core.encryption import KeyRotation
 from core.outbound import OutboundRefused, vet_url
+from notifications.email import owner_email_send
 from notifications.errors import EndpointInvalid, EndpointLimitReached
 from notifications.events import EVENT_TYPES
-from notifications.models import WebhookEndpoint
+from notifications.models import NotificationSettings, WebhookEndpoint
 
 # A handful: enough for staging and production receivers, not a fan-out service.
 MAX_ENDPOINTS_PER_OWNER = 5
@@ -94,6 +95,10 @@ def endpoint_update(*, endpoint_id: Any, **changes: Any) -> WebhookEndpoint:
         _check_event_types(changes["event_types"])
     for field, value in changes.items():
         setattr(endpoint, field, value)
+    if changes.get("enabled"):
+        # Enabled again by its owner: its failures start afresh.
+        endpoint.failing_since = None
+        endpoint.disabled_at = None
     endpoint.updated_at = timezone.now()
     endpoint.save()
     return endpoint
@@ -162,3 +167,73 @@ def endpoint_secrets_reencrypt(
                 changes,
             )
     return [row[0] for row in rows]
+
+
+def endpoint_health_record(endpoint_id: Any, *, succeeded: bool) -> bool:
+    """Note how the endpoint's last attempt went, in the attempt's transaction. An endpoint
+    whose attempts have all failed for WEBHOOK_DISABLE_AFTER_SECONDS is disabled, once, and
+    its owner emailed after commit; return True when this call disabled it."""
+    rows = WebhookEndpoint.objects.filter(pk=endpoint_id)
+    if succeeded:
+        rows.filter(failing_since__isnull=False).update(failing_since=None)
+        return False
+    now = timezone.now()
+    rows.filter(failing_since__isnull=True).update(failing_since=now)
+    cutoff = now - dt.timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER_SECONDS)
+    disabled = rows.filter(enabled=True, failing_since__lte=cutoff).update(
+        enabled=False, disabled_at=now, updated_at=now
+    )
+    if disabled:
+        from jobs.enqueue import enqueue_on_commit
+        from notifications.tasks import webhook_endpoint_disabled_email
+
+        enqueue_on_commit(webhook_endpoint_disabled_email, endpoint_id=str(endpoint_id))
+    return bool(disabled)
+
+
+def endpoint_disabled_email(*, endpoint_id: Any) -> str:
+    """Tell the owner that their endpoint was disabled for failing (an email: the endpoint
+    itself is what fails)."""
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, disabled_at__isnull=False).first()
+    if endpoint is None:
+        return "not disabled"
+    days = settings.WEBHOOK_DISABLE_AFTER_SECONDS / 86400
+    body = (
+        f"Your webhook endpoint {endpoint.url} has failed every delivery for {days:g} days, "
+        "so we stopped sending it events. Fix the receiver, enable the endpoint again "
+        f"(PATCH /api/v1/webhooks/endpoints/{endpoint.pk}/ with enabled true) and replay what "
+        "it missed (POST .../replay/ with since)."
+    )
+    address = owner_email_send(
+        owner_id=endpoint.owner_id, subject="A1Zap: a webhook endpoint was disabled", body=body
+    )
+    return f"emailed {address}" if address else "no address"
+
+
+# --- what an owner is told -------------------------------------------------------------------
+
+
+def notification_settings_for(owner_id: str) -> NotificationSettings:
+    """The owner's choices (the defaults, unsaved, when they made none)."""
+    stored = NotificationSettings.objects.filter(owner_id=owner_id).first()
+    return stored or NotificationSettings(owner_id=owner_id)
+
+
+@transaction.atomic
+def notification_settings_update(
+    *,
+    owner_id: str,
+    usage_email_enabled: bool | None = None,
+    usage_thresholds: list[int] | None = None,
+) -> NotificationSettings:
+    """Change the owner's choices; thresholds are kept sorted and distinct. A change of
+    thresholds applies to counts from now on (an alert already sent is not sent again)."""
+    changes: dict[str, Any] = {"updated_at": timezone.now()}
+    if usage_email_enabled is not None:
+        changes["usage_email_enabled"] = usage_email_enabled
+    if usage_thresholds is not None:
+        changes["usage_thresholds"] = sorted(set(usage_thresholds))
+    settings_row, _created = NotificationSettings.objects.update_or_create(
+        owner_id=owner_id, defaults=changes
+    )
+    return settings_row

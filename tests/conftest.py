@@ -109,6 +109,9 @@ def start_worker(transactional_db: None, settings: Any) -> Iterator[Callable[[],
     settings.JOBS_RETRY_FIRST_DELAY = 0.2
     settings.JOBS_RETRY_MAX_DELAY = 0.4
     settings.JOBS_MAX_RETRIES = 3
+    settings.WEBHOOK_RETRY_FIRST_DELAY = 0.2
+    settings.WEBHOOK_RETRY_MAX_DELAY = 0.4
+    settings.WEBHOOK_MAX_RETRIES = 3
     app.control.purge()
 
     def start() -> Any:

@@ -19,6 +19,8 @@ from django.contrib.auth.models import Group, User
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from agent_templates.models import AgentTemplate
+from agent_templates.services import template_create
 from agents.models import A1Agent, App
 from agents.services import agent_create
 from conversations.models import AgentConversation
@@ -30,6 +32,12 @@ from tests.factories import ConversationFactory, IntegrationFactory, MessageFact
 pytestmark = pytest.mark.django_db
 
 PUBLIC = {"/api/v1/plans/", "/api/v1/handles/{handle}/", "/api/v1/public/agents/{handle}/"}
+# Operations anyone may call on a path whose other methods are private: the marketplace.
+PUBLIC_OPERATIONS = {("GET", "/api/v1/templates/"), ("GET", "/api/v1/templates/{slug}/")}
+
+
+def is_public(method: str, template: str) -> bool:
+    return template in PUBLIC or (method, template) in PUBLIC_OPERATIONS
 
 
 def operations() -> list[tuple[str, str]]:
@@ -51,13 +59,16 @@ def owner_a() -> dict[str, Any]:
     conversation = ConversationFactory.create(agent=agent, external_user_id="a-customer")
     MessageFactory.create(conversation=conversation, content="a's private message")
     integration = IntegrationFactory.create(agent=agent, provider="telegram")
+    template = template_create(
+        owner_id="owner_a", agent_id=agent.pk, slug="a_private_kit", name="A's kit"
+    )
     A1Agent.objects.filter(pk=agent.pk).update(status="paused")
     endpoint, _secret = endpoint_create(
         owner_id="owner_a", url="https://1.1.1.1/a-hooks", description="a's receiver"
     )
     return {
         "agent": agent, "conversation": conversation, "integration": integration,
-        "endpoint": endpoint,
+        "endpoint": endpoint, "template": template,
     }  # fmt: skip
 
 
@@ -71,7 +82,7 @@ def path_for(template: str, a: dict[str, Any]) -> str:
         target = a["endpoint"].pk
     else:
         target = a["agent"].pk
-    path = template.replace("{handle}", a["agent"].handle)
+    path = template.replace("{handle}", a["agent"].handle).replace("{slug}", a["template"].slug)
     return re.sub(r"\{[a-z_]+\}", str(target), path)
 
 
@@ -91,7 +102,7 @@ def secrets_of(a: dict[str, Any]) -> list[str]:
     return [
         str(a["agent"].pk), "private_agent_a", "owner_a", "secret-a@example.com",
         str(a["conversation"].pk), "a-customer", "a's private message", str(a["integration"].pk),
-        str(a["endpoint"].pk), "a-hooks", "a's receiver",
+        str(a["endpoint"].pk), "a-hooks", "a's receiver", "a_private_kit", "A's kit",
     ]  # fmt: skip
 
 
@@ -104,7 +115,7 @@ def test_no_route_lets_an_outsider_see_or_change_owner_as_data(
 
     for name, (client, headers) in callers(owner_headers).items():
         for template, method in routes:
-            if template in PUBLIC:
+            if is_public(method, template):
                 continue
             path = path_for(template, owner_a)
             body = {"name": "pwned", "status": "archived", "agent": str(owner_a["agent"].pk),
@@ -128,13 +139,15 @@ def test_no_route_lets_an_outsider_see_or_change_owner_as_data(
     assert AgentIntegration.objects.filter(pk=owner_a["integration"].pk).exists()
     endpoint = WebhookEndpoint.objects.get(pk=owner_a["endpoint"].pk)
     assert (endpoint.secret, endpoint.enabled) == (owner_a["endpoint"].secret, True)
+    kit = AgentTemplate.objects.get(pk=owner_a["template"].pk)
+    assert (kit.name, kit.latest_version, kit.clone_count) == ("A's kit", 1, 0)
 
 
 def test_anonymous_callers_get_401_on_every_private_route(owner_a: dict[str, Any]) -> None:
     wrong = [
         (method, template)
         for template, method in operations()
-        if template not in PUBLIC
+        if not is_public(method, template)
         and getattr(APIClient(), method.lower())(
             path_for(template, owner_a), {}, format="json"
         ).status_code
@@ -152,6 +165,22 @@ def test_the_public_profile_of_an_agent_shows_nothing_private(owner_a: dict[str,
     assert "Private Agent" in text
     for private in ("owner_a", "secret-a@example.com", "a-customer"):
         assert private not in text
+
+
+def test_the_marketplace_does_not_show_a_private_template(
+    owner_a: dict[str, Any], owner_headers: Any
+) -> None:
+    listing = APIClient().get("/api/v1/templates/").content.decode()
+    anonymous = APIClient().get("/api/v1/templates/a_private_kit/")
+    other = APIClient().get("/api/v1/templates/a_private_kit/", **owner_headers("owner_b"))
+    own_list = APIClient().get("/api/v1/templates/?owner=me", **owner_headers("owner_b"))
+
+    assert (anonymous.status_code, other.status_code, own_list.status_code) == (404, 404, 200)
+    for private in secrets_of(owner_a):
+        for response in (anonymous, other, own_list):
+            assert private not in response.content.decode()
+        assert private not in listing
+    assert APIClient().get("/api/v1/templates/?owner=me").status_code == 401
 
 
 # --- staff: support and admin on every route -----------------------------------------------
@@ -202,7 +231,19 @@ STAFF_MAY: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/webhooks/endpoints/{id}/"): NOBODY,
     ("POST", "/api/v1/webhooks/endpoints/{id}/ping/"): NOBODY,
     ("POST", "/api/v1/webhooks/endpoints/{id}/rotate-secret/"): NOBODY,
+    ("POST", "/api/v1/webhooks/endpoints/{id}/replay/"): NOBODY,
     ("GET", "/api/v1/webhooks/deliveries/"): NOBODY,
+    ("GET", "/api/v1/notifications/settings/"): NOBODY,
+    ("PATCH", "/api/v1/notifications/settings/"): NOBODY,
+    # Templates are the owners'; staff moderate them in the admin.
+    ("GET", "/api/v1/agents/{agent_id}/template/"): NOBODY,
+    ("POST", "/api/v1/agents/{agent_id}/template/apply/"): NOBODY,
+    ("POST", "/api/v1/templates/"): NOBODY,
+    ("PATCH", "/api/v1/templates/{slug}/"): NOBODY,
+    ("DELETE", "/api/v1/templates/{slug}/"): NOBODY,
+    ("POST", "/api/v1/templates/{slug}/clone/"): NOBODY,
+    ("POST", "/api/v1/templates/{slug}/reports/"): NOBODY,
+    ("POST", "/api/v1/templates/{slug}/versions/"): NOBODY,
 }
 
 # A body each route accepts (so an allowed call succeeds) and a query where one is needed.
@@ -220,7 +261,9 @@ STAFF_QUERIES = {
 
 
 def test_every_private_route_says_which_staff_roles_may_call_it() -> None:
-    private = {(method, template) for template, method in operations() if template not in PUBLIC}
+    private = {
+        (method, template) for template, method in operations() if not is_public(method, template)
+    }
 
     assert private == set(STAFF_MAY)
 

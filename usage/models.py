@@ -85,3 +85,57 @@ class UserMonthlyUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.month:%Y-%m}"
+
+
+class UsageAlertKind(models.TextChoices):
+    THRESHOLD = "threshold"
+    HARD_CAP = "hard_cap"
+
+
+class UsageAlert(models.Model):
+    """A usage threshold an owner reached in a month: written once, by the statement that
+    moved the month's counter across it (INGEST_SQL), or when a hard cap first refused a
+    message. The row is the outbox of its webhook (`notified_at`) and its email (`emailed_at`).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    user_id = models.TextField()
+    month = models.DateField(help_text="The first day of the month.")
+    kind = models.TextField(choices=UsageAlertKind.choices)
+    percent = models.IntegerField()
+    message_count = models.BigIntegerField(help_text="The month's messages when it fired.")
+    included_messages = models.IntegerField()
+    created_at = models.DateTimeField(db_default=TransactionNow())
+    notified_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "usage_alerts"
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_id", "month", "kind", "percent"], name="usage_alert_once"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=UsageAlertKind.values), name="usage_alerts_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(percent__gte=1, percent__lte=100),
+                name="usage_alerts_percent_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(included_messages__gte=0),
+                name="usage_alerts_included_positive",
+            ),
+        ]
+        indexes = [
+            # The sweep: alerts whose webhook or email is still to be sent.
+            models.Index(
+                fields=["created_at"],
+                name="usage_alerts_unsent",
+                condition=models.Q(notified_at__isnull=True) | models.Q(emailed_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.month:%Y-%m} {self.kind} {self.percent}%"

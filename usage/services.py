@@ -29,7 +29,11 @@ from django.utils import timezone
 from agents.errors import AgentNotActive
 from billing.rules import PAYMENT_OVERDUE_SQL, plan_of_user_sql
 from core.batched_delete import delete_in_batches
+from notifications.models import DEFAULT_USAGE_THRESHOLDS
+from usage.alerts import usage_alerts_notify_on_commit, usage_hard_cap_reached
 from usage.errors import AgentGone, PaymentOverdue, QuotaExceeded
+
+_DEFAULT_THRESHOLDS = "{" + ",".join(str(percent) for percent in DEFAULT_USAGE_THRESHOLDS) + "}"
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,9 @@ QUOTA_EXCEEDED_SQLSTATE = "A1Q01"
 #            (messages counted one by one carry no client id and are not remembered);
 #   days     sums the new events per UTC day (the gauge keeps the latest measurement);
 #   monthly  adds messages to the owner's month, within a hard cap if the plan has one;
+#   alerts   records each of the owner's usage thresholds that this statement's addition
+#            carried the month's counter across (before < threshold <= after): the counter
+#            row is locked by the addition, so exactly one statement crosses each threshold;
 #   daily    adds each day's totals to agent_usage, with their estimated cost.
 # A month the cap refuses makes the final SELECT call a1zap_quota_exceeded(), which raises
 # and undoes everything the statement wrote.
@@ -68,9 +75,12 @@ WITH agent AS MATERIALIZED (
     SELECT a.status, a.owner_id,
            CASE WHEN p.messages_hard_cap THEN p.max_messages_per_month END AS cap,
            {PAYMENT_OVERDUE_SQL} AS overdue,
-           p.price_per_message, p.price_per_api_call, p.price_per_compute_second
+           p.price_per_message, p.price_per_api_call, p.price_per_compute_second,
+           p.max_messages_per_month AS included,
+           COALESCE(ns.usage_thresholds, '{_DEFAULT_THRESHOLDS}'::integer[]) AS thresholds
     FROM a1_agents a
     {plan_of_user_sql("a.owner_id")}
+    LEFT JOIN notification_settings ns ON ns.owner_id = a.owner_id
     WHERE a.id = %(agent)s
     FOR SHARE OF a
 ),
@@ -116,7 +126,20 @@ monthly AS (
         SET message_count = m.message_count + EXCLUDED.message_count, updated_at = now()
         WHERE (SELECT cap FROM agent) IS NULL
            OR m.message_count + EXCLUDED.message_count <= (SELECT cap FROM agent)
-    RETURNING month
+    RETURNING month, m.message_count AS after
+),
+alerts AS (
+    INSERT INTO usage_alerts (user_id, month, kind, percent, message_count, included_messages)
+    SELECT a.owner_id, mo.month, 'threshold', t.percent, mo.after, a.included
+    FROM monthly mo
+    JOIN months mm USING (month)
+    CROSS JOIN agent a
+    CROSS JOIN LATERAL unnest(a.thresholds) AS t(percent)
+    WHERE a.included > 0
+      AND mo.after >= ceil(a.included * t.percent / 100.0)
+      AND mo.after - mm.messages < ceil(a.included * t.percent / 100.0)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
 ),
 daily AS (
     INSERT INTO agent_usage AS u (
@@ -149,6 +172,8 @@ SELECT (SELECT count(*) FROM agent),
        (SELECT status FROM agent),
        (SELECT overdue FROM agent),
        (SELECT count(*) FROM counted_ids),
+       (SELECT owner_id FROM agent),
+       (SELECT count(*) FROM alerts),
        CASE WHEN (SELECT count(*) FROM monthly) < (SELECT count(*) FROM months)
             THEN a1zap_quota_exceeded((SELECT cap FROM agent))
             ELSE (SELECT count(*) FROM daily) END
@@ -173,13 +198,16 @@ def _run_ingest_statement(agent_id: Any, events: list[UsageEvent], *, remember_i
         savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
         with savepoint, connection.cursor() as cursor:
             cursor.execute(INGEST_SQL, parameters)
-            found, status, overdue, accepted, _ = cursor.fetchone()
+            found, status, overdue, accepted, owner_id, alerts, _ = cursor.fetchone()
     except DatabaseError as error:
         cause = error.__cause__
         if getattr(cause, "sqlstate", None) == QUOTA_EXCEEDED_SQLSTATE:
             detail = getattr(getattr(cause, "diag", None), "message_detail", None)
+            usage_hard_cap_reached(agent_id=agent_id, events=events)
             raise QuotaExceeded(limit=int(detail) if detail else None) from None
         raise
+    if alerts:
+        usage_alerts_notify_on_commit(owner_id=owner_id)
     if not found:
         raise AgentGone()
     if overdue:

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "notifications",
     "invoicing",
     "analytics",
+    "agent_templates",
     "console",
     "demo",
 ]
@@ -208,7 +209,27 @@ WEBHOOK_ALLOW_INSECURE_TARGETS = env.bool("WEBHOOK_ALLOW_INSECURE_TARGETS", defa
 # Outgoing webhooks (notifications/): how long one delivery attempt may take, and how long a
 # rotated-out signing secret keeps signing beside the new one.
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# An attempt claims its delivery for the timeout plus this margin: a worker that dies
+# mid-attempt leaves it to the next worker (or the sweep) once the claim has run out.
+WEBHOOK_CLAIM_MARGIN_SECONDS = env.float("WEBHOOK_CLAIM_MARGIN_SECONDS", default=30.0)
 WEBHOOK_SECRET_GRACE_SECONDS = env.int("WEBHOOK_SECRET_GRACE_SECONDS", default=24 * 60 * 60)
+# A delivery's retries: exponential from a minute, capped at four hours, with jitter; 15
+# retries span about a day (17 to 32 hours). Waits longer than WEBHOOK_QUEUE_HOLD_SECONDS are
+# not held in the broker: the delivery's row says when it is due and the sweep sends it.
+WEBHOOK_RETRY_FIRST_DELAY = env.float("WEBHOOK_RETRY_FIRST_DELAY", default=60.0)
+WEBHOOK_RETRY_MAX_DELAY = env.float("WEBHOOK_RETRY_MAX_DELAY", default=4 * 60 * 60.0)
+WEBHOOK_MAX_RETRIES = env.int("WEBHOOK_MAX_RETRIES", default=15)
+WEBHOOK_QUEUE_HOLD_SECONDS = env.float("WEBHOOK_QUEUE_HOLD_SECONDS", default=10 * 60.0)
+# An endpoint that has answered nothing but failures for this long is disabled, and its owner
+# emailed.
+# Pings and replays an owner may ask of one endpoint per minute (beside the plan's limit).
+WEBHOOK_ACTIONS_PER_MINUTE = env.int("WEBHOOK_ACTIONS_PER_MINUTE", default=10)
+WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default=5 * 24 * 60 * 60)
+
+# Email to owners (usage alerts): EMAIL_URL as django-environ reads it, e.g.
+# smtp+tls://user:password@smtp.example.com:587; the default prints each email to the console.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="A1Zap <no-reply@a1zap.local>")
 
 # Background work (a1zap/celery.py): Celery on a Redis database of its own, apart from the
 # cache's, so that no cache eviction or flush ever drops a queued job.
@@ -290,9 +311,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # 3.1 for its `webhooks`: the body of every event an owner's endpoints receive.
+    "OAS_VERSION": "3.1.0",
+    "WEBHOOKS": "notifications.api.event_schemas.EVENT_WEBHOOKS",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.openapi.add_error_responses",
+        "core.openapi.simplify_nullable_any",
     ],
     "ENUM_NAME_OVERRIDES": {
         "AgentStatusEnum": "agents.models.AgentStatus",

@@ -3,6 +3,7 @@ autodiscovery imports `console.admin`, which registers them all."""
 
 from console.admin import (
     accounts,  # noqa: F401
+    agent_templates,  # noqa: F401
     agents,  # noqa: F401
     audit,  # noqa: F401
     billing,  # noqa: F401

@@ -7,21 +7,31 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from console.admin_base import ReadOnlyAdmin
+from console.admin_base import OwnerSearchAdmin, ReadOnlyAdmin
 from notifications.delivery import delivery_replay
-from notifications.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from notifications.models import (
+    NotificationSettings,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 ATTEMPTS_SHOWN = 50
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(ReadOnlyAdmin):
+class WebhookEndpointAdmin(ReadOnlyAdmin, OwnerSearchAdmin):
     staff_resource = "webhook_endpoint"
-    list_display = ("url", "owner_id", "enabled", "event_types", "created_at")
+    list_display = ("url", "owner_id", "enabled", "failing_since", "disabled_at", "event_types",
+                    "created_at")  # fmt: skip
     list_filter = ("enabled",)
+    search_fields = ("owner_id",)
+    search_help_text = "Exact owner id."
+    owner_field = "owner_id"
     ordering = ("-created_at", "-id")
     fields = ("id", "owner_id", "url", "description", "event_types", "enabled",
-              "previous_secret_expires_at", "created_at", "updated_at")  # fmt: skip
+              "failing_since", "disabled_at", "previous_secret_expires_at", "created_at",
+              "updated_at")  # fmt: skip
     readonly_fields = fields
 
 
@@ -66,3 +76,18 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
             delivery_replay(delivery_id=delivery_id)
             replayed += 1
         self.message_user(request, f"Queued {replayed} deliveries again.", messages.SUCCESS)
+
+
+@admin.register(NotificationSettings)
+class NotificationSettingsAdmin(ReadOnlyAdmin, OwnerSearchAdmin):
+    """Owners who changed what they are told (the others have the defaults)."""
+
+    staff_resource = "notification_settings"
+    list_display = ("owner_id", "usage_email_enabled", "usage_thresholds", "updated_at")
+    list_filter = ("usage_email_enabled",)
+    search_fields = ("owner_id",)
+    search_help_text = "Exact owner id."
+    owner_field = "owner_id"
+    ordering = ("owner_id",)
+    fields = ("owner_id", "usage_email_enabled", "usage_thresholds", "updated_at")
+    readonly_fields = fields

@@ -2,8 +2,8 @@
 
 from django.contrib import admin
 
-from console.admin_base import ExactIdSearchAdmin, ReadOnlyAdmin
-from usage.models import AgentUsage
+from console.admin_base import ExactIdSearchAdmin, OwnerSearchAdmin, ReadOnlyAdmin
+from usage.models import AgentUsage, UsageAlert
 
 
 @admin.register(AgentUsage)
@@ -22,3 +22,19 @@ class AgentUsageAdmin(ReadOnlyAdmin, ExactIdSearchAdmin):
     raw_id_fields = ("agent",)
     # An agent's days, newest first, read backwards along the (agent, date) index.
     ordering = ("-agent_id", "-date")
+
+
+@admin.register(UsageAlert)
+class UsageAlertAdmin(ReadOnlyAdmin, OwnerSearchAdmin):
+    """Every usage alert, newest first, with when its webhook and email went out."""
+
+    staff_resource = "usage_alert"
+    list_display = ("user_id", "month", "kind", "percent", "message_count", "included_messages",
+                    "created_at", "notified_at", "emailed_at")  # fmt: skip
+    list_filter = ("kind", ("month", admin.DateFieldListFilter))
+    search_fields = ("user_id",)
+    search_help_text = "Exact owner id."
+    owner_field = "user_id"
+    ordering = ("-created_at", "-id")
+    fields = list_display
+    readonly_fields = fields

@@ -1,10 +1,20 @@
+from typing import Any
+
 from rest_framework import serializers
 
 from core.api_input import StrictFieldsMixin
 from notifications.events import EVENT_TYPES
-from notifications.models import WebhookAttempt, WebhookEndpoint
+from notifications.models import (
+    MAX_USAGE_THRESHOLDS,
+    MIN_USAGE_THRESHOLD,
+    WebhookAttempt,
+    WebhookEndpoint,
+)
 
-EVENT_TYPES_HELP = "Event types to receive; empty (the default) means all of them."
+EVENT_TYPES_HELP = (
+    "Event types to receive; empty (the default) means all of them except the opt-in "
+    "`message.created`, which an endpoint receives only when it names it."
+)
 
 
 class EndpointSerializer(serializers.ModelSerializer[WebhookEndpoint]):
@@ -14,6 +24,7 @@ class EndpointSerializer(serializers.ModelSerializer[WebhookEndpoint]):
         model = WebhookEndpoint
         fields: tuple[str, ...] = (
             "id", "url", "description", "event_types", "enabled", "previous_secret_expires_at",
+            "failing_since", "disabled_at",
             "created_at", "updated_at",
         )  # fmt: skip
         read_only_fields: tuple[str, ...] = fields
@@ -51,6 +62,24 @@ class PingSerializer(serializers.Serializer[None]):
     event_id = serializers.CharField(read_only=True)
 
 
+class ReplaySerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    """Exactly one of `event_id` and `since`."""
+
+    event_id = serializers.CharField(required=False, max_length=100)
+    since = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("event_id" in attrs) == ("since" in attrs):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Give exactly one of event_id and since."]}
+            )
+        return attrs
+
+
+class ReplayedSerializer(serializers.Serializer[None]):
+    replayed = serializers.IntegerField(read_only=True, help_text="Deliveries queued.")
+
+
 class AttemptSerializer(serializers.ModelSerializer[WebhookAttempt]):
     """One delivery attempt, as the owner reads it in the log."""
 
@@ -66,3 +95,26 @@ class AttemptSerializer(serializers.ModelSerializer[WebhookAttempt]):
             "latency_ms", "succeeded", "response_body", "error",
         )  # fmt: skip
         read_only_fields = fields
+
+
+class NotificationSettingsSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    """What an owner is told about their usage."""
+
+    usage_email_enabled = serializers.BooleanField(
+        required=False, help_text="Email the owner when a usage threshold is reached."
+    )
+    usage_thresholds = serializers.ListField(
+        child=serializers.IntegerField(min_value=MIN_USAGE_THRESHOLD, max_value=100),
+        max_length=MAX_USAGE_THRESHOLDS,
+        allow_empty=True,
+        required=False,
+        help_text=f"Percentages of the month's included messages, {MIN_USAGE_THRESHOLD} to "
+        f"100, at most {MAX_USAGE_THRESHOLDS} (default 50, 80, 100; empty: no threshold "
+        "alerts). A hard cap's refusal is always told.",
+    )
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return {
+            "usage_email_enabled": instance.usage_email_enabled,
+            "usage_thresholds": sorted(instance.usage_thresholds),
+        }

@@ -10,6 +10,8 @@ from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
 
 from core.permissions import IsOwner
 from core.principals import owner_of
@@ -20,11 +22,18 @@ from notifications.api.serializers import (
     EndpointSerializer,
     EndpointUpdateSerializer,
     EndpointWithSecretSerializer,
+    NotificationSettingsSerializer,
     PingSerializer,
+    ReplayedSerializer,
+    ReplaySerializer,
 )
+from notifications.api.throttling import EndpointActionThrottle
+from notifications.delivery import REPLAY_LIMIT, deliveries_replay
 from notifications.events import event_ping
 from notifications.models import WebhookAttempt, WebhookEndpoint
 
+# The actions that make us send are limited per endpoint too.
+ACTION_THROTTLES = [*api_settings.DEFAULT_THROTTLE_CLASSES, EndpointActionThrottle]
 UUID_REGEX = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
 
@@ -103,10 +112,29 @@ class EndpointViewSet(
         request=None,
         responses={202: PingSerializer},
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], throttle_classes=ACTION_THROTTLES)
     def ping(self, request: Request, pk: str | None = None) -> Response:
         event = event_ping(endpoint=self.get_object())
         return Response({"event_id": event.id}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Send events to the endpoint again",
+        description="One event (`event_id`: any of your events, also one the endpoint never "
+        "received) or every event since a time (`since`: the events of the types the endpoint "
+        f"subscribes to, oldest first, at most {REPLAY_LIMIT}). Each is delivered afresh, with "
+        "the same `webhook-id`, so receivers that dedupe are safe.",
+        request=ReplaySerializer,
+        responses={202: ReplayedSerializer},
+    )
+    @action(detail=True, methods=["post"], throttle_classes=ACTION_THROTTLES)
+    def replay(self, request: Request, pk: str | None = None) -> Response:
+        endpoint = self.get_object()
+        serializer = ReplaySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        replayed = deliveries_replay(endpoint=endpoint, **serializer.validated_data)
+        if not replayed and "event_id" in serializer.validated_data:
+            raise exceptions.NotFound("No such event of yours.")
+        return Response({"replayed": replayed}, status=status.HTTP_202_ACCEPTED)
 
 
 class AttemptPagination(CursorPagination):
@@ -150,3 +178,33 @@ def _uuid(raw: str) -> Any:
         return uuid.UUID(raw)
     except ValueError:
         raise exceptions.ValidationError({"endpoint": ["Must be a valid UUID."]}) from None
+
+
+class NotificationSettingsView(APIView):
+    """What the owner is told about their usage: emails on or off, and the thresholds."""
+
+    permission_classes = [IsOwner]
+
+    @extend_schema(
+        summary="Read your notification settings", responses=NotificationSettingsSerializer
+    )
+    def get(self, request: Request) -> Response:
+        owner = owner_of(request.user)
+        assert owner is not None  # IsOwner
+        choice = services.notification_settings_for(owner.id)
+        return Response(NotificationSettingsSerializer(choice).data)
+
+    @extend_schema(
+        summary="Change your notification settings",
+        request=NotificationSettingsSerializer,
+        responses=NotificationSettingsSerializer,
+    )
+    def patch(self, request: Request) -> Response:
+        serializer = NotificationSettingsSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        owner = owner_of(request.user)
+        assert owner is not None  # IsOwner
+        choice = services.notification_settings_update(
+            owner_id=owner.id, **serializer.validated_data
+        )
+        return Response(NotificationSettingsSerializer(choice).data)
