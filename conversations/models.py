@@ -232,6 +232,11 @@ class AgentActivityDay(models.Model):
                 name="agent_activity_days_bucket_count",
             ),
         ]
+        indexes = [
+            # The staff ranking reads every agent's days of a range. `day` never changes, so
+            # the write path's updates of a row stay HOT.
+            models.Index(fields=["day"], name="agent_activity_days_day"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.agent_id} {self.channel} on {self.day}"
