@@ -10,10 +10,12 @@ never the number of messages. Percentiles come from histograms summed bucket by 
 import datetime as dt
 import math
 import uuid
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import accumulate
 from operator import add
 from typing import Any
 
@@ -37,16 +39,19 @@ def bucket_seconds(index: int) -> float:
 
 def percentile_seconds(buckets: Sequence[int], fraction: float) -> float | None:
     """The `fraction` percentile (nearest rank) of a histogram; None when it is empty."""
-    total = sum(buckets)
+    return percentiles_seconds(buckets, (fraction,))[0]
+
+
+def percentiles_seconds(buckets: Sequence[int], fractions: Sequence[float]) -> list[float | None]:
+    """Several percentiles of one histogram (one running sum, a binary search each)."""
+    running = list(accumulate(buckets))
+    total = running[-1] if running else 0
     if not total:
-        return None
-    rank = max(1, math.ceil(fraction * total))
-    seen = 0
-    for index, count in enumerate(buckets):
-        seen += count
-        if seen >= rank:
-            return round(bucket_seconds(index), 3)
-    return None  # pragma: no cover - the loop reaches the total
+        return [None] * len(fractions)
+    return [
+        round(bucket_seconds(bisect_left(running, max(1, math.ceil(fraction * total)))), 3)
+        for fraction in fractions
+    ]
 
 
 def period_start(day: dt.date, granularity: str) -> dt.date:
@@ -134,11 +139,8 @@ class Metrics:
 
 
 def _times(buckets: list[int]) -> dict[str, Any]:
-    return {
-        "count": sum(buckets),
-        "p50_seconds": percentile_seconds(buckets, 0.5),
-        "p95_seconds": percentile_seconds(buckets, 0.95),
-    }
+    p50, p95 = percentiles_seconds(buckets, (0.5, 0.95))
+    return {"count": sum(buckets), "p50_seconds": p50, "p95_seconds": p95}
 
 
 def _fetch(query: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
@@ -220,13 +222,21 @@ def analytics_report(
     for agent_id in agents:
         by_agent[agent_id] = Metrics()
 
+    # One agent's periods add up to the agent: its rows are added once, to their period.
+    agent_from_periods = per_period and len(agents) == 1
     for row in _fetch(ROLLUP_ROWS_SQL, parameters):
         if per_period:
             period = by_period[period_start(row["day"], granularity)]
             period.add_row(row)
             if granularity == "day":
                 period.end_users += row["end_users"]  # a day's rows are one per channel
-        by_agent[row["agent_id"]].add_row(row)
+        if not agent_from_periods:
+            by_agent[row["agent_id"]].add_row(row)
+    if agent_from_periods:
+        (only,) = by_agent.values()
+        for metrics in by_period.values():
+            only.merge(metrics)
+        only.end_users = 0  # the periods' users are not distinct across periods
     for row in _fetch(END_USERS_SQL, parameters):
         by_agent[row["agent_id"]].end_users = row["end_users"]
     if per_period and granularity != "day":
