@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "audit",
     "notifications",
     "invoicing",
+    "analytics",
     "agent_templates",
     "console",
     "demo",
