@@ -34,26 +34,40 @@ def deleted_user_cache_key(user_id: str) -> str:
 
 
 @transaction.atomic
-def stack_user_touch(*, user_id: str, email: str | None, display_name: str | None) -> bool:
+def stack_user_touch(
+    *,
+    user_id: str,
+    email: str | None,
+    display_name: str | None,
+    issued_at: dt.datetime | None = None,
+) -> bool:
     """Record that the user was seen now, with the email and name of their token.
 
-    Return False, and change nothing, when the user is deleted (their row is a tombstone).
+    A token issued before the last webhook applied to the user (`last_event_at`) carries
+    what that webhook replaced, so its email and name are not written back over it; only
+    `last_seen_at` moves. Return False, and change nothing, when the user is deleted (their
+    row is a tombstone).
     """
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO stack_users (id, email, display_name, first_seen_at, last_seen_at,
                                      updated_at)
-            VALUES (%s, %s, %s, now(), now(), now())
+            VALUES (%(id)s, %(email)s, %(name)s, now(), now(), now())
             ON CONFLICT (id) DO UPDATE
-                SET email = EXCLUDED.email,
-                    display_name = EXCLUDED.display_name,
+                SET email = CASE WHEN stack_users.last_event_at IS NULL
+                                   OR stack_users.last_event_at < %(issued)s
+                                 THEN EXCLUDED.email ELSE stack_users.email END,
+                    display_name = CASE WHEN stack_users.last_event_at IS NULL
+                                          OR stack_users.last_event_at < %(issued)s
+                                        THEN EXCLUDED.display_name
+                                        ELSE stack_users.display_name END,
                     last_seen_at = EXCLUDED.last_seen_at,
                     updated_at = EXCLUDED.updated_at
                 WHERE stack_users.deleted_at IS NULL
             RETURNING id
             """,
-            [user_id, email, display_name],
+            {"id": user_id, "email": email, "name": display_name, "issued": issued_at},
         )
         # With the WHERE on the update, a tombstone makes the statement return no row.
         return cursor.fetchone() is not None
