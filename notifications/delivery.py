@@ -27,6 +27,7 @@ from standardwebhooks.webhooks import Webhook
 
 from core.outbound import OutboundRefused, OutboundUnresolved, Target, vet_url
 from jobs.retrying import retry_delay
+from notifications.events import PING
 from notifications.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from notifications.services import endpoint_health_record, signing_secrets
 
@@ -160,6 +161,11 @@ def delivery_attempt(*, delivery_id: str, due_only: bool = True) -> Outcome:
         return Outcome("nothing to do")
     body = json.dumps(delivery.event.payload, separators=(",", ":"))
     started = time.monotonic()
+    if not delivery.endpoint.enabled and delivery.event.type != PING:
+        # Disabled by its owner, or for failing: nothing more is sent (a replay after it is
+        # enabled again sends it). A ping tests the endpoint whatever its state.
+        answer = Answer(None, "", "The endpoint is disabled.", None)
+        return _finish(delivery, answer, started, succeeded=False, retry=False, health=False)
     try:
         target = vet_url(delivery.endpoint.url)
     except OutboundUnresolved as problem:
@@ -177,7 +183,13 @@ def delivery_attempt(*, delivery_id: str, due_only: bool = True) -> Outcome:
 
 
 def _finish(
-    delivery: WebhookDelivery, answer: Answer, started: float, *, succeeded: bool, retry: bool
+    delivery: WebhookDelivery,
+    answer: Answer,
+    started: float,
+    *,
+    succeeded: bool,
+    retry: bool,
+    health: bool = True,
 ) -> Outcome:
     latency_ms = int((time.monotonic() - started) * 1000)
     # The first attempt and WEBHOOK_MAX_RETRIES retries, about a day.
@@ -211,7 +223,8 @@ def _finish(
         if delay is not None:
             fields["next_attempt_at"] = timezone.now() + dt.timedelta(seconds=delay)
         WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
-        endpoint_health_record(delivery.endpoint_id, succeeded=succeeded)
+        if health:
+            endpoint_health_record(delivery.endpoint_id, succeeded=succeeded)
     what = f"HTTP {answer.status_code}" if answer.status_code is not None else answer.error
     return Outcome(f"{status}: {what}", retry_in=delay)
 

@@ -277,3 +277,28 @@ def test_a_deleted_user_is_sent_nothing_more_and_their_endpoints_are_gone(
     assert list(WebhookEndpoint.objects.values_list("owner_id", flat=True)) == ["user_2"]
     assert set(WebhookEvent.objects.values_list("owner_id", flat=True)) == {"user_2"}
     assert not NotificationSettings.objects.exists()
+
+
+def test_a_disabled_endpoint_is_sent_nothing_more_but_a_ping_and_a_replay_after_enabling(
+    client: Client, owner_headers: Headers, receiver: WebhookReceiver
+) -> None:
+    from notifications.services import endpoint_update
+
+    endpoint, _ = register(receiver)
+    new_agent()
+    endpoint_update(endpoint_id=endpoint.pk, enabled=False)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery_attempt(delivery_id=str(delivery.pk)).retry_in is None
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.attempt_log.get().error == "The endpoint is disabled."
+    assert receiver.received == []
+    assert client.post(f"{ENDPOINTS}{endpoint.pk}/ping/", **owner_headers()).status_code == 202
+    ping = WebhookDelivery.objects.get(event__type="ping")
+    delivery_attempt(delivery_id=str(ping.pk))
+    assert len(receiver.received) == 1
+    endpoint_update(endpoint_id=endpoint.pk, enabled=True)
+    client.post(f"{ENDPOINTS}{endpoint.pk}/replay/", {"event_id": delivery.event_id},
+                content_type="application/json", **owner_headers())  # fmt: skip
+    delivery_attempt(delivery_id=str(delivery.pk))
+    assert len(receiver.received) == 2
