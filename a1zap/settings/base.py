@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "accounts",
     "agents",
     "billing",
+    "teams",
     "usage",
     "conversations",
     "integrations",
