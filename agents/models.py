@@ -10,11 +10,12 @@ import uuid
 
 from django.contrib.postgres.functions import RandomUUID, TransactionNow
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Length, Lower
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
 from core.encryption import EncryptedTextField
+from teams.models import Team
 
 
 class AgentStatus(models.TextChoices):
@@ -75,10 +76,22 @@ class App(models.Model):
 
 
 class A1Agent(models.Model):
-    """An AI agent with a public @handle, owned by a Stack Auth user."""
+    """An AI agent with a public @handle, owned by a Stack Auth user or a Stack Auth team."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
+    # The account that owns the agent: a user's id, or for a team's agent the team's id.
     owner_id = models.TextField()
+    # Beyond the seed: set when the owner is a team (then `owner_id` is its id; see
+    # docs/teams.md). A team's row is never deleted (a tombstone), so no cascade is needed.
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_column="team_id",
+        related_name="+",
+        db_index=False,  # the partial index below: most agents have no team
+    )
     app = models.OneToOneField(
         App, on_delete=models.DO_NOTHING, db_column="app_id", related_name="+"
     )
@@ -139,12 +152,21 @@ class A1Agent(models.Model):
             models.UniqueConstraint(fields=["handle"], name="a1_agents_handle_key"),
             # Handles are unique without regard to case; this index also serves lookups.
             models.UniqueConstraint(Lower("handle"), name="a1_agents_handle_lower_key"),
+            # A team's agent is owned by the team: everything keyed by the owner (limits,
+            # subscription, usage, the close) is the team's.
+            models.CheckConstraint(
+                condition=Q(team__isnull=True) | Q(owner_id=F("team_id")),
+                name="a1_agents_team_is_owner",
+            ),
         ]
         indexes = [
             models.Index(fields=["owner_id"], name="idx_a1_agents_owner_id"),
             models.Index(fields=["handle"], name="idx_a1_agents_handle"),
             models.Index(fields=["status"], name="idx_a1_agents_status"),
             models.Index(fields=["email_hash"], name="idx_a1_agents_email_hash"),
+            models.Index(
+                fields=["team"], condition=Q(team__isnull=False), name="idx_a1_agents_team_id"
+            ),
         ]
 
     def __str__(self) -> str:

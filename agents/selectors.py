@@ -11,6 +11,8 @@ from django.db.models.lookups import Exact
 from agents.models import A1Agent, AgentStatus
 from core.principals import AppPrincipal, app_of, owner_of
 from core.staff_permissions import staff_may
+from teams.roles import Role
+from teams.selectors import MEMBER_TEAM_IDS_SQL, member_role, team_ids_of_member
 
 # The agents that count against an owner's plan limits.
 COUNTED = ~Q(status=AgentStatus.ARCHIVED)
@@ -29,15 +31,40 @@ def with_handle(agents: QuerySet[A1Agent], handle: str) -> QuerySet[A1Agent]:
     return agents.filter(handle_is(handle))
 
 
+def reachable_by_owner(user_id: str, *, via: str = "") -> Q:
+    """The agents a signed-in user may see: their own and those of every team they are a
+    member of now (docs/teams.md). `via` puts the condition on rows under agents (`agent__`).
+
+    The same rule as `agent_role_of`, as a filter for lists; `REACHABLE_BY_OWNER_SQL` is
+    its plain-SQL form.
+    """
+    return Q(**{f"{via}owner_id": user_id}) | Q(
+        **{f"{via}team_id__in": team_ids_of_member(user_id)}
+    )
+
+
+# reachable_by_owner on the agent aliased `a`; the user's id is both parameters.
+REACHABLE_BY_OWNER_SQL = f"(a.owner_id = %s OR a.team_id IN ({MEMBER_TEAM_IDS_SQL}))"
+
+
 def agent_queryset_for(user: Any) -> QuerySet[A1Agent]:
-    """Agents the caller may see: an owner's own, or all of them for staff; none otherwise."""
+    """Agents the caller may see: an owner's own and their teams', or all of them for staff;
+    none otherwise."""
     agents = A1Agent.objects.select_related("app").order_by("-created_at", "-id")
     if staff_may(user, "agent", "view"):
         return agents
     owner = owner_of(user)
     if owner is None:
         return agents.none()
-    return agents.filter(owner_id=owner.id)
+    return agents.filter(reachable_by_owner(owner.id))
+
+
+def agent_role_of(user_id: str, *, owner_id: str, team_id: str | None) -> Role | None:
+    """A signed-in user's role on the agent owned by `owner_id` (and `team_id` for a team's):
+    owner of their own, their role in the team for a team's (if a member now), else None."""
+    if team_id is not None:
+        return member_role(team_id=team_id, user_id=user_id)
+    return Role.OWNER if owner_id == user_id else None
 
 
 @dataclass(frozen=True)
@@ -68,16 +95,33 @@ def key_holder(key_hash: str) -> KeyHolder | None:
     return KeyHolder(AppPrincipal(app_id=app_id, agent_id=agent_id, owner_id=owner_id), status)
 
 
-def agent_is_visible_to(user: Any, agent_id: Any) -> bool:
-    """Whether the caller may see the agent: an app its own agent, an owner theirs, staff all.
+def agent_role_for(user: Any, agent_id: Any) -> Role | None:
+    """The caller's role on the agent, or None when they may not see it: the one decision
+    of who may reach an agent (docs/teams.md).
 
-    Every route that names an agent answers 404 when this is false: another owner's agent is
-    as unknown as one that does not exist.
+    An app has every role on its own agent, a staff member who may view agents on every
+    agent (what staff may then do is their role's permissions, checked by the views), a
+    signed-in user `agent_role_of`. Every route that names an agent answers 404 on None:
+    another owner's or another team's agent is as unknown as one that does not exist.
     """
     app = app_of(user)
     if app is not None:
-        return bool(agent_id == app.agent_id)
-    return agent_queryset_for(user).filter(pk=agent_id).exists()
+        return Role.OWNER if agent_id == app.agent_id else None
+    agents = A1Agent.objects.filter(pk=agent_id)
+    if staff_may(user, "agent", "view"):
+        return Role.OWNER if agents.exists() else None
+    owner = owner_of(user)
+    if owner is None:
+        return None
+    row = agents.values_list("owner_id", "team_id").first()
+    if row is None:
+        return None
+    return agent_role_of(owner.id, owner_id=row[0], team_id=row[1])
+
+
+def agent_is_visible_to(user: Any, agent_id: Any) -> bool:
+    """Whether the caller may see the agent (`agent_role_for` gives them a role on it)."""
+    return agent_role_for(user, agent_id) is not None
 
 
 def agent_public_by_handle(handle: str) -> A1Agent | None:

@@ -33,6 +33,10 @@ from billing.selectors import AgentLimits, agent_limits_for
 from billing.services import subscription_lock_for_user
 from core.encryption import KeyRotation, lookup_hash
 from notifications.events import event_emit
+from teams.errors import TeamNotFound, TeamRoleTooLow
+from teams.locks import team_hold
+from teams.roles import Role
+from teams.selectors import member_role
 
 # Fields an owner may change with agent_update; status moves only through the lifecycle.
 UPDATABLE_FIELDS = frozenset(
@@ -42,7 +46,7 @@ UPDATABLE_FIELDS = frozenset(
         "agent_type",
     }
 )  # fmt: skip
-AUDITED_FIELDS = (*sorted(UPDATABLE_FIELDS), "status", "owner_id")
+AUDITED_FIELDS = (*sorted(UPDATABLE_FIELDS), "status", "owner_id", "team_id")
 # Personal data and free-form documents: the trail says that they changed, not to what.
 REDACTED_FIELDS = frozenset(
     {"email", "phone_number", "whatsapp_number", "onboarding_data", "settings"}
@@ -133,17 +137,34 @@ def agent_create(
     name: str,
     handle: str,
     agent_type: str,
+    team_id: str | None = None,
+    member_id: str | None = None,
     actor: Actor = SYSTEM,
     **fields: Any,
 ) -> tuple[A1Agent, str]:
     """Create the agent and its app in one transaction; return the agent and the app key.
 
-    The key is returned here only; just its hash and a short prefix are stored.
+    With `team_id` the agent is the team's (`owner_id` must be the team's id) and counts
+    against the team's plan; `member_id`, the user creating it, must be a member with the
+    editor role. The team's row is share-locked first, so a removal or the team's deletion
+    (which lock it FOR UPDATE) comes wholly before or after. The key is returned here only;
+    just its hash and a short prefix are stored.
     """
     unknown = set(fields) - UPDATABLE_FIELDS
     if unknown:
         raise TypeError(f"agent_create() got unexpected fields: {sorted(unknown)}")
+    if team_id is not None and owner_id != team_id:
+        raise TypeError("agent_create(): a team's agent is owned by the team (owner_id=team_id)")
     _check_handle(handle)
+    if team_id is not None:
+        if not team_hold(team_id):
+            raise TeamNotFound()
+        if member_id is not None:
+            role = member_role(team_id=team_id, user_id=member_id)
+            if role is None:
+                raise TeamNotFound()
+            if role < Role.EDITOR:
+                raise TeamRoleTooLow("Creating a team's agent needs the editor role in the team.")
     subscription = subscription_lock_for_user(user_id=owner_id, actor=actor)
     _ensure_room_for(subscription, agent_type=agent_type)
 
@@ -156,6 +177,7 @@ def agent_create(
     agent = A1Agent(
         id=agent_id,
         owner_id=owner_id,
+        team_id=team_id,
         app=app,
         name=name,
         handle=handle,

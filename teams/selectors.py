@@ -17,6 +17,13 @@ def team_ids_of_member(user_id: str) -> QuerySet[TeamMembership, Any]:
     ).values("team_id")
 
 
+# The same teams in SQL (one parameter: the user's id), for plain-SQL reads in other apps.
+MEMBER_TEAM_IDS_SQL = (
+    "SELECT m.team_id FROM team_memberships m JOIN teams t ON t.id = m.team_id"
+    " WHERE m.user_id = %s AND m.is_member AND t.deleted_at IS NULL"
+)
+
+
 # One round trip: the membership (only if current, in a team not deleted) with the ids of
 # the permissions the member holds in it.
 MEMBER_PERMISSIONS_SQL = """

@@ -22,11 +22,18 @@ class AgentSerializer(serializers.ModelSerializer[A1Agent]):
     """An agent as its owner (or staff) sees it, contact details decrypted."""
 
     app = AppSerializer(read_only=True)
+    team = serializers.CharField(
+        source="team_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The Stack Auth team that owns the agent (then `owner_id` is the team's "
+        "id too); null for your own agent.",
+    )
 
     class Meta:
         model = A1Agent
         fields: tuple[str, ...] = (
-            "id", "owner_id", "name", "handle", "description", "avatar_url", "email",
+            "id", "owner_id", "team", "name", "handle", "description", "avatar_url", "email",
             "phone_number", "whatsapp_number", "base_website", "custom_website",
             "onboarding_data", "settings", "status", "agent_type", "app", "created_at",
             "updated_at",
@@ -38,9 +45,9 @@ class AgentSerializer(serializers.ModelSerializer[A1Agent]):
 # agent_list_item: what AgentSerializer writes for the agent (tests/test_list_bodies.py),
 # without DRF's fields built per request and walked per value.
 AGENT_LIST_COLUMNS = (
-    "id", "owner_id", "name", "handle", "description", "avatar_url", "email", "phone_number",
-    "whatsapp_number", "base_website", "custom_website", "onboarding_data", "settings",
-    "status", "agent_type", "created_at", "updated_at", "app__id", "app__status",
+    "id", "owner_id", "team_id", "name", "handle", "description", "avatar_url", "email",
+    "phone_number", "whatsapp_number", "base_website", "custom_website", "onboarding_data",
+    "settings", "status", "agent_type", "created_at", "updated_at", "app__id", "app__status",
     "app__key_prefix", "app__key_created_at",
 )  # fmt: skip
 
@@ -51,6 +58,7 @@ def agent_list_item(row: dict[str, Any], zone: dt.tzinfo) -> dict[str, Any]:
     return {
         "id": str(row["id"]),
         "owner_id": row["owner_id"],
+        "team": row["team_id"],
         "name": row["name"],
         "handle": row["handle"],
         "description": row["description"],
@@ -118,6 +126,18 @@ class AgentWriteSerializer(StrictFieldsMixin, serializers.Serializer[A1Agent]):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # An empty string means "no value" for optional text: store NULL, not "".
         return {key: (None if value == "" else value) for key, value in attrs.items()}
+
+
+class AgentCreateSerializer(AgentWriteSerializer):
+    """What an owner may set on create: the agent's fields and, for a team's agent, the team."""
+
+    team = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_null=True,
+        help_text="A Stack Auth team you are a member of, with the editor role: the agent is "
+        "then the team's and counts against the team's plan. Omitted or null: your own.",
+    )
 
 
 class PublicAgentSerializer(serializers.ModelSerializer[A1Agent]):

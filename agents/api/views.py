@@ -14,17 +14,20 @@ from agents import selectors, services
 from agents.api.serializers import (
     AGENT_LIST_COLUMNS,
     AgentCreatedSerializer,
+    AgentCreateSerializer,
     AgentSerializer,
     AgentWriteSerializer,
     HandleAvailabilitySerializer,
     PublicAgentSerializer,
     agent_list_item,
 )
+from agents.api.visibility import agent_role_check
 from agents.handles import RESERVED_HANDLES, handle_problem
 from agents.models import A1Agent, AgentStatus, AgentType
 from audit.actors import actor_for
 from core.permissions import IsOwner, IsOwnerOrStaff
 from core.principals import owner_of
+from teams.roles import Role
 
 UUID_PATH_REGEX = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
@@ -32,18 +35,40 @@ UUID_PATH_REGEX = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4
 class AgentFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=AgentStatus.choices)
     agent_type = filters.ChoiceFilter(choices=AgentType.choices)
+    team = filters.CharFilter(
+        method="filter_team",
+        label="Only this team's agents (a team id), or `none` for only your own",
+    )
 
     class Meta:
         model = A1Agent
-        fields = ("status", "agent_type")
+        fields = ("status", "agent_type", "team")
+
+    def filter_team(self, queryset: QuerySet[A1Agent], name: str, value: str) -> QuerySet[A1Agent]:
+        if value == "none":
+            return queryset.filter(team__isnull=True)
+        return queryset.filter(team_id=value)
+
+
+# The role in an agent's team that each action needs (docs/teams.md); the owner of a
+# personal agent may do everything.
+ACTION_ROLES = {
+    "retrieve": Role.VIEWER,
+    "partial_update": Role.EDITOR,
+    "pause": Role.EDITOR,
+    "resume": Role.EDITOR,
+    "archive": Role.EDITOR,
+    "destroy": Role.MANAGER,
+    "rotate_key": Role.MANAGER,
+}
 
 
 @extend_schema_view(
     list=extend_schema(summary="List your agents", responses=AgentSerializer(many=True)),
     retrieve=extend_schema(summary="Read one agent", responses=AgentSerializer),
     create=extend_schema(
-        summary="Create an agent and its app",
-        request=AgentWriteSerializer,
+        summary="Create an agent and its app, your own or a team's",
+        request=AgentCreateSerializer,
         responses={201: AgentCreatedSerializer},
     ),
     partial_update=extend_schema(
@@ -59,8 +84,10 @@ class AgentViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet[A1Agent],
 ):
-    """Owners' agents. Another owner's agent is 404 on every route; staff see all and may do
-    what their role's permissions allow (`core.staff_permissions`, resource `agent`)."""
+    """Owners' agents, their own and their teams'. Another owner's or another team's agent is
+    404 on every route; a team's agent needs the role `ACTION_ROLES` names (else 403). Staff
+    see all and may do what their role's permissions allow (`core.staff_permissions`,
+    resource `agent`)."""
 
     serializer_class = AgentSerializer
     permission_classes = [IsOwnerOrStaff]
@@ -71,6 +98,11 @@ class AgentViewSet(
 
     def get_queryset(self) -> QuerySet[A1Agent]:
         return selectors.agent_queryset_for(self.request.user)
+
+    def get_object(self) -> A1Agent:
+        agent = super().get_object()
+        agent_role_check(self.request.user, agent, needs=ACTION_ROLES[self.action])
+        return agent
 
     def get_permissions(self) -> Any:
         if self.action == "create":
@@ -95,10 +127,16 @@ class AgentViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         owner = owner_of(request.user)
         assert owner is not None  # IsOwner
-        serializer = AgentWriteSerializer(data=request.data)
+        serializer = AgentCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        team_id = fields.pop("team", None)
         agent, app_key = services.agent_create(
-            owner_id=owner.id, actor=actor_for(request.user), **serializer.validated_data
+            owner_id=team_id or owner.id,
+            team_id=team_id,
+            member_id=owner.id,
+            actor=actor_for(request.user),
+            **fields,
         )
         agent.app_key = app_key  # type: ignore[attr-defined]
         return Response(AgentCreatedSerializer(agent).data, status=status.HTTP_201_CREATED)
