@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from rest_framework.test import APIClient
 
 from agents.errors import AgentLimitReached
@@ -18,7 +18,7 @@ from tests.concurrency import race
 from tests.factories import AgentFactory
 from tests.teams_world import OTHER_TEAM, TEAM, member_add, member_remove, team_make, team_world
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("default_plans")]
+pytestmark = pytest.mark.django_db
 
 Headers = Callable[..., dict[str, str]]
 
@@ -104,8 +104,14 @@ def test_the_database_refuses_a_teams_agent_not_owned_by_the_team(world: None) -
 
 
 def test_the_database_refuses_an_agent_of_an_unknown_team() -> None:
-    with pytest.raises(IntegrityError), transaction.atomic():
-        AgentFactory.create(owner_id="ghost-team", team_id="ghost-team")
+    def insert() -> None:
+        with transaction.atomic():
+            AgentFactory.create(owner_id="ghost-team", team_id="ghost-team")
+            # Deferred foreign keys are checked at commit; force the check here.
+            connection.cursor().execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+    with pytest.raises(IntegrityError):
+        insert()
 
 
 # --- lists ---------------------------------------------------------------------------------
