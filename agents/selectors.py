@@ -8,11 +8,17 @@ from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Coalesce, Lower
 from django.db.models.lookups import Exact
 
-from agents.models import A1Agent, AgentStatus
+from agents.models import A1Agent, AgentAccess, AgentMember, AgentStatus
 from core.principals import AppPrincipal, app_of, owner_of
 from core.staff_permissions import staff_may
 from teams.roles import Role
-from teams.selectors import MEMBER_TEAM_IDS_SQL, member_role, team_ids_of_member
+from teams.selectors import (
+    ADMIN_TEAM_IDS_SQL,
+    MEMBER_TEAM_IDS_SQL,
+    admin_team_ids_of_member,
+    member_role,
+    team_ids_of_member,
+)
 
 # The agents that count against an owner's plan limits.
 COUNTED = ~Q(status=AgentStatus.ARCHIVED)
@@ -32,19 +38,35 @@ def with_handle(agents: QuerySet[A1Agent], handle: str) -> QuerySet[A1Agent]:
 
 
 def reachable_by_owner(user_id: str, *, via: str = "") -> Q:
-    """The agents a signed-in user may see: their own and those of every team they are a
-    member of now (docs/teams.md). `via` puts the condition on rows under agents (`agent__`).
+    """The agents a signed-in user may see: their own; those of every team they are a member
+    of now, unless restricted; a team's restricted ones if they are listed on it or an admin
+    of the team (docs/teams.md). `via` puts the condition on rows under agents (`agent__`).
 
     The same rule as `agent_role_of`, as a filter for lists; `REACHABLE_BY_OWNER_SQL` is
     its plain-SQL form.
     """
-    return Q(**{f"{via}owner_id": user_id}) | Q(
-        **{f"{via}team_id__in": team_ids_of_member(user_id)}
+
+    def field(name: str) -> str:
+        return f"{via}{name}"
+
+    member_teams = team_ids_of_member(user_id)
+    listed = AgentMember.objects.filter(user_id=user_id).values("agent_id")
+    return (
+        Q(**{field("owner_id"): user_id})
+        | Q(**{field("team_id__in"): member_teams, field("access"): AgentAccess.TEAM})
+        | Q(**{field("team_id__in"): member_teams, field("id__in"): listed})
+        | Q(**{field("team_id__in"): admin_team_ids_of_member(user_id)})
     )
 
 
-# reachable_by_owner on the agent aliased `a`; the user's id is both parameters.
-REACHABLE_BY_OWNER_SQL = f"(a.owner_id = %s OR a.team_id IN ({MEMBER_TEAM_IDS_SQL}))"
+# reachable_by_owner on the agent aliased `a`, with the user's id as `%(user)s`.
+REACHABLE_BY_OWNER_SQL = f"""(
+    a.owner_id = %(user)s
+    OR (a.team_id IN ({MEMBER_TEAM_IDS_SQL}) AND (
+        a.access = 'team'
+        OR a.id IN (SELECT am.agent_id FROM agent_members am WHERE am.user_id = %(user)s)))
+    OR a.team_id IN ({ADMIN_TEAM_IDS_SQL})
+)"""  # noqa: S608 - constants
 
 
 def agent_queryset_for(user: Any) -> QuerySet[A1Agent]:
@@ -59,12 +81,20 @@ def agent_queryset_for(user: Any) -> QuerySet[A1Agent]:
     return agents.filter(reachable_by_owner(owner.id))
 
 
-def agent_role_of(user_id: str, *, owner_id: str, team_id: str | None) -> Role | None:
-    """A signed-in user's role on the agent owned by `owner_id` (and `team_id` for a team's):
-    owner of their own, their role in the team for a team's (if a member now), else None."""
-    if team_id is not None:
-        return member_role(team_id=team_id, user_id=user_id)
-    return Role.OWNER if owner_id == user_id else None
+def agent_role_of(user_id: str, agent: A1Agent) -> Role | None:
+    """A signed-in user's role on the agent: owner of their own; for a team's, while they
+    are a member of the team, their team role, and on a restricted agent the lower of it
+    and the role they are listed with (None if not listed), unless they are a team admin."""
+    if agent.team_id is None:
+        return Role.OWNER if agent.owner_id == user_id else None
+    role = member_role(team_id=agent.team_id, user_id=user_id)
+    if role is None or role >= Role.ADMIN or agent.access != AgentAccess.RESTRICTED:
+        return role
+    listed = AgentMember.objects.filter(agent_id=agent.pk, user_id=user_id).values_list(
+        "role", flat=True
+    )
+    granted = listed.first()
+    return None if granted is None else min(role, Role[granted.upper()])
 
 
 @dataclass(frozen=True)
@@ -113,10 +143,8 @@ def agent_role_for(user: Any, agent_id: Any) -> Role | None:
     owner = owner_of(user)
     if owner is None:
         return None
-    row = agents.values_list("owner_id", "team_id").first()
-    if row is None:
-        return None
-    return agent_role_of(owner.id, owner_id=row[0], team_id=row[1])
+    agent = agents.only("id", "owner_id", "team_id", "access").first()
+    return None if agent is None else agent_role_of(owner.id, agent)
 
 
 def agent_is_visible_to(user: Any, agent_id: Any) -> bool:
@@ -178,3 +206,11 @@ def agent_count_column(owner_id_field: str) -> Coalesce:
         .values("count")
     )
     return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
+
+
+def agent_access_members(agent_id: Any) -> list[dict[str, str]]:
+    """The members a restricted agent is listed for, with their role, by user id."""
+    rows = AgentMember.objects.filter(agent_id=agent_id).order_by("user_id")
+    return [
+        {"user_id": user_id, "role": role} for user_id, role in rows.values_list("user_id", "role")
+    ]

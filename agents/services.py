@@ -20,11 +20,16 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from agents.app_keys import app_key_generate
-from agents.errors import AgentLimitReached, FieldInvalid, InvalidStatusTransition
+from agents.errors import (
+    AgentLimitReached,
+    FieldInvalid,
+    InvalidStatusTransition,
+    NotATeamAgent,
+)
 from agents.handles import handle_problem
 from agents.locks import agent_lock
-from agents.models import A1Agent, AgentStatus, App
-from agents.selectors import agent_counts_for_owner
+from agents.models import A1Agent, AgentAccess, AgentMember, AgentStatus, App
+from agents.selectors import agent_access_members, agent_counts_for_owner
 from audit.actors import SYSTEM, Actor
 from audit.models import TargetType
 from audit.services import AuditedModel, audit_changes, audit_diff, audit_record_many
@@ -36,7 +41,7 @@ from notifications.events import event_emit
 from teams.errors import TeamNotFound, TeamRoleTooLow
 from teams.locks import team_hold
 from teams.roles import Role
-from teams.selectors import member_role
+from teams.selectors import current_members, member_role
 
 # Fields an owner may change with agent_update; status moves only through the lifecycle.
 UPDATABLE_FIELDS = frozenset(
@@ -298,6 +303,49 @@ def agent_rotate_key(*, agent: A1Agent, actor: Actor = SYSTEM) -> tuple[A1Agent,
         owner_id=agent.owner_id,
     )
     return agent, key.plaintext
+
+
+@transaction.atomic
+def agent_access_set(
+    *, agent: A1Agent, access: str, members: dict[str, str], actor: Actor = SYSTEM
+) -> A1Agent:
+    """Set who of its team may reach a team's agent: every member (`team`, no `members`), or
+    only the team's admins and `members` (user id -> viewer, editor or manager), each with
+    the lower of that role and their team role (`restricted`). Recorded in the audit trail.
+
+    Everyone listed must be a member of the team now. A member removed from the team later
+    loses the agent with the team; listed again if they come back.
+    """
+    if agent.team_id is None:
+        raise NotATeamAgent()
+    agent = _locked(agent)
+    if access == AgentAccess.TEAM and members:
+        raise FieldInvalid("members", "Only a restricted agent lists members.")
+    assert agent.team_id is not None
+    outsiders = sorted(set(members) - current_members(agent.team_id, members))
+    if outsiders:
+        raise FieldInvalid("members", f"Not members of the agent's team: {', '.join(outsiders)}.")
+    before = {"access": agent.access, "members": {
+        row["user_id"]: row["role"] for row in agent_access_members(agent.pk)
+    }}  # fmt: skip
+    AgentMember.objects.filter(agent_id=agent.pk).delete()
+    AgentMember.objects.bulk_create(
+        AgentMember(agent_id=agent.pk, user_id=user_id, role=role)
+        for user_id, role in sorted(members.items())
+    )
+    agent.access = access
+    agent.save(update_fields=["access", "updated_at"])
+    audit_diff(
+        actor=actor,
+        action="agent.access_changed",
+        target_type=TargetType.AGENT,
+        target_id=agent.pk,
+        before=before,
+        after={"access": access, "members": dict(sorted(members.items()))},
+        agent_id=agent.pk,
+        owner_id=agent.owner_id,
+    )
+    return agent
 
 
 # Keyset batches by id, the stored ciphertext as it is (the model's fields decrypt on read).

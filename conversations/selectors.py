@@ -31,19 +31,23 @@ def conversation_queryset_for(user: Any) -> QuerySet[AgentConversation]:
 # page, which asks on every read: the ORM's compile of the same query costs more than it.
 OWNER_SEES_CONVERSATION_SQL = f"""
 SELECT 1 FROM agent_conversations c JOIN a1_agents a ON a.id = c.agent_id
-WHERE c.id = %s AND {REACHABLE_BY_OWNER_SQL}
+WHERE c.id = %(conversation)s AND {REACHABLE_BY_OWNER_SQL}
 """  # noqa: S608 - constants
-APP_SEES_CONVERSATION_SQL = "SELECT 1 FROM agent_conversations WHERE id = %s AND agent_id = %s"
+APP_SEES_CONVERSATION_SQL = (
+    "SELECT 1 FROM agent_conversations WHERE id = %(conversation)s AND agent_id = %(agent)s"
+)
 
 
 def conversation_is_visible_to(user: Any, conversation_id: uuid.UUID) -> bool:
     """Whether the conversation is one of conversation_queryset_for(user)."""
     owner, app = owner_of(user), app_of(user)
-    parameters: list[uuid.UUID | str]
+    parameters: dict[str, uuid.UUID | str]
     if owner is not None:
-        query, parameters = OWNER_SEES_CONVERSATION_SQL, [conversation_id, owner.id, owner.id]
+        query = OWNER_SEES_CONVERSATION_SQL
+        parameters = {"conversation": conversation_id, "user": owner.id}
     elif app is not None:
-        query, parameters = APP_SEES_CONVERSATION_SQL, [conversation_id, app.agent_id]
+        query = APP_SEES_CONVERSATION_SQL
+        parameters = {"conversation": conversation_id, "agent": app.agent_id}
     else:
         return conversation_queryset_for(user).filter(pk=conversation_id).exists()
     with connection.cursor() as cursor:

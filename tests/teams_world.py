@@ -44,12 +44,13 @@ def member_remove(team_id: str, user_id: str) -> None:
 
 
 def team_world() -> None:
-    """TEAM with `viewer`, `editor`, `manager`, `admin`; `removed` was a member (an admin)
-    and is no more; `outsider` is an admin of OTHER_TEAM only."""
+    """TEAM with `viewer`, `editor`, `manager`, `admin` and `excluded` (an editor); `removed`
+    was a member (an admin) and is no more; `outsider` is an admin of OTHER_TEAM only."""
     team_make(TEAM)
     team_make(OTHER_TEAM, "Other")
     for user_id, permissions in MEMBERS.items():
         member_add(TEAM, user_id, permissions)
+    member_add(TEAM, "excluded")  # a plain member (editor), left off restricted agents
     member_add(TEAM, "removed", ["a1zap:admin"])
     member_remove(TEAM, "removed")
     member_add(OTHER_TEAM, "outsider", ["a1zap:admin"])

@@ -1,5 +1,6 @@
 """Every route that touches an agent or anything under it, called on a team's agent by each
-member role, by a removed member and by a member of another team (docs/teams.md).
+member role, by a removed member, by a member of another team, and by a member left off the
+agent when it is restricted (docs/teams.md).
 
 The routes come from the OpenAPI schema: a new route under an agent, a conversation or an
 integration fails `test_every_agent_route_says_which_team_role_it_needs` until it is listed
@@ -13,8 +14,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from agents.models import A1Agent, App
-from agents.services import agent_create
+from agents.models import A1Agent, AgentMember, App
+from agents.services import agent_access_set, agent_create
 from conversations.models import AgentConversation
 from integrations.models import AgentIntegration
 from teams.roles import Role
@@ -37,6 +38,8 @@ TEAM_NEEDS: dict[tuple[str, str], Role | str] = {
     ("POST", "/api/v1/agents/{id}/resume/"): Role.EDITOR,
     ("POST", "/api/v1/agents/{id}/archive/"): Role.EDITOR,
     ("POST", "/api/v1/agents/{id}/rotate-key/"): Role.MANAGER,
+    ("GET", "/api/v1/agents/{id}/access/"): Role.VIEWER,
+    ("PUT", "/api/v1/agents/{id}/access/"): Role.ADMIN,
     ("GET", "/api/v1/agents/{agent_id}/audit/"): Role.VIEWER,
     ("GET", "/api/v1/agents/{agent_id}/usage/"): Role.VIEWER,
     ("GET", "/api/v1/agents/{agent_id}/template/"): Role.VIEWER,
@@ -61,6 +64,10 @@ ALLOWED_ANSWER = {
     ("POST", "/api/v1/agents/{agent_id}/template/apply/"): 404,
 }
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PUT", "/api/v1/agents/{id}/access/"): {
+        "access": "restricted",
+        "members": [{"user_id": "viewer", "role": "viewer"}],
+    },
     ("PATCH", "/api/v1/agents/{id}/"): {"name": "Changed by a member"},
     ("PATCH", "/api/v1/conversations/{id}/"): {"metadata": {"by": "member"}},
     ("PATCH", "/api/v1/integrations/{id}/"): {"status": "disabled"},
@@ -77,13 +84,17 @@ MEMBERS = {
     "editor": Role.EDITOR,
     "manager": Role.MANAGER,
     "admin": Role.ADMIN,
+    "excluded": Role.EDITOR,
 }
 OUTSIDERS = ("removed", "outsider")
+# On the restricted agent, everyone but `excluded` is listed with their team role (the admin
+# need not be: admins reach every agent of the team).
+LISTED = {"viewer": "viewer", "editor": "editor", "manager": "manager"}
 AGENT_ROUTES = re.compile(r"^/api/v1/(agents/\{|conversations/|integrations/)")
 
 
-@pytest.fixture
-def team_agent() -> dict[str, Any]:
+@pytest.fixture(params=["team", "restricted"])
+def team_agent(request: pytest.FixtureRequest) -> dict[str, Any]:
     team_world()
     agent, _ = agent_create(
         owner_id=TEAM, team_id=TEAM, name="Team Agent", handle="team_secret_agent",
@@ -93,7 +104,12 @@ def team_agent() -> dict[str, Any]:
     conversation = ConversationFactory.create(agent=agent, external_user_id="team-customer")
     MessageFactory.create(conversation=conversation, content="the team's private message")
     integration = IntegrationFactory.create(agent=agent, provider="telegram")
-    return {"agent": agent, "conversation": conversation, "integration": integration}
+    if request.param == "restricted":
+        agent_access_set(agent=agent, access="restricted", members=LISTED)
+    return {
+        "agent": agent, "conversation": conversation, "integration": integration,
+        "restricted": request.param == "restricted",
+    }  # fmt: skip
 
 
 def path_for(template: str, objects: dict[str, Any]) -> str:
@@ -120,7 +136,8 @@ def body_for(method: str, template: str, objects: dict[str, Any]) -> dict[str, A
 def state_of(objects: dict[str, Any]) -> dict[str, Any]:
     agent = objects["agent"]
     return {
-        "agent": A1Agent.objects.filter(pk=agent.pk).values("name", "status").first(),
+        "agent": A1Agent.objects.filter(pk=agent.pk).values("name", "status", "access").first(),
+        "listed": sorted(AgentMember.objects.filter(agent_id=agent.pk).values_list("user_id")),
         "key": App.objects.filter(pk=agent.app_id).values("key_hash").first(),
         "conversation": AgentConversation.objects.filter(pk=objects["conversation"].pk)
         .values("status", "metadata")
@@ -163,7 +180,7 @@ def test_a_team_agent_route_answers_each_caller_by_their_role(
     )
 
     status = response.status_code
-    if caller in OUTSIDERS:
+    if caller in OUTSIDERS or (caller == "excluded" and team_agent["restricted"]):
         assert status == 404 or (needs == APP_ONLY and status == 403), response.content[:300]
         text = response.content.decode(errors="replace")
         assert [secret for secret in secrets_of(team_agent) if secret in text] == []
@@ -183,4 +200,5 @@ def test_the_team_agents_list_shows_it_to_members_only(
     for caller in [*MEMBERS, *OUTSIDERS]:
         response = APIClient().get("/api/v1/agents/", **owner_headers(caller))
         handles = [agent["handle"] for agent in response.json()["results"]]
-        assert handles == ([] if caller in OUTSIDERS else ["team_secret_agent"]), caller
+        hidden = caller in OUTSIDERS or (caller == "excluded" and team_agent["restricted"])
+        assert handles == ([] if hidden else ["team_secret_agent"]), caller

@@ -4,7 +4,14 @@ from typing import Any
 from rest_framework import serializers
 
 from agents.handles import handle_problem
-from agents.models import HANDLE_MAX_LENGTH, A1Agent, AgentType, App
+from agents.models import (
+    HANDLE_MAX_LENGTH,
+    A1Agent,
+    AgentAccess,
+    AgentMemberRole,
+    AgentType,
+    App,
+)
 from core.api_input import BoundedJSONField, StrictFieldsMixin
 from core.api_output import iso_datetime
 
@@ -161,3 +168,26 @@ class HandleAvailabilitySerializer(serializers.Serializer[Any]):
         help_text="Why the handle cannot be used; null when it is available.",
     )
     detail = serializers.CharField(allow_null=True)
+
+
+class AgentMemberSerializer(serializers.Serializer[Any]):
+    user_id = serializers.CharField(max_length=200, help_text="A Stack Auth user id.")
+    role = serializers.ChoiceField(choices=AgentMemberRole.choices)
+
+
+class AgentAccessSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    """Who of its team may reach a team's agent."""
+
+    access = serializers.ChoiceField(
+        choices=AgentAccess.choices,
+        help_text="`team`: every member, with their team role. `restricted`: the team's "
+        "admins and the `members` listed, each with the lower of the role given here and "
+        "their team role.",
+    )
+    members = serializers.ListField(child=AgentMemberSerializer(), required=False, max_length=500)
+
+    def validate_members(self, value: list[dict[str, str]]) -> list[dict[str, str]]:
+        user_ids = [member["user_id"] for member in value]
+        if len(set(user_ids)) != len(user_ids):
+            raise serializers.ValidationError("A member is listed twice.")
+        return value

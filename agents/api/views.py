@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from agents import selectors, services
 from agents.api.serializers import (
     AGENT_LIST_COLUMNS,
+    AgentAccessSerializer,
     AgentCreatedSerializer,
     AgentCreateSerializer,
     AgentSerializer,
@@ -22,6 +23,7 @@ from agents.api.serializers import (
     agent_list_item,
 )
 from agents.api.visibility import agent_role_check
+from agents.errors import NotATeamAgent
 from agents.handles import RESERVED_HANDLES, handle_problem
 from agents.models import A1Agent, AgentStatus, AgentType
 from audit.actors import actor_for
@@ -60,7 +62,9 @@ ACTION_ROLES = {
     "archive": Role.EDITOR,
     "destroy": Role.MANAGER,
     "rotate_key": Role.MANAGER,
+    "access": Role.VIEWER,  # reading it; changing it needs ADMIN (ACCESS_CHANGE_ROLE)
 }
+ACCESS_CHANGE_ROLE = Role.ADMIN
 
 
 @extend_schema_view(
@@ -94,14 +98,16 @@ class AgentViewSet(
     staff_resource = "agent"
     filterset_class = AgentFilter
     lookup_value_regex = UUID_PATH_REGEX
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> QuerySet[A1Agent]:
         return selectors.agent_queryset_for(self.request.user)
 
     def get_object(self) -> A1Agent:
         agent = super().get_object()
-        agent_role_check(self.request.user, agent, needs=ACTION_ROLES[self.action])
+        changing_access = self.action == "access" and self.request.method == "PUT"
+        needs = ACCESS_CHANGE_ROLE if changing_access else ACTION_ROLES[self.action]
+        agent_role_check(self.request.user, agent, needs=needs)
         return agent
 
     def get_permissions(self) -> Any:
@@ -185,6 +191,38 @@ class AgentViewSet(
         )
         agent.app_key = app_key  # type: ignore[attr-defined]
         return Response(AgentCreatedSerializer(agent).data)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="Who of its team may reach a team's agent",
+        request=None,
+        responses=AgentAccessSerializer,
+    )
+    @extend_schema(
+        methods=["PUT"],
+        summary="Restrict a team's agent to chosen members, or open it to the team",
+        description="Needs the admin role in the agent's team. 409 `not_a_team_agent` for "
+        "your own agent.",
+        request=AgentAccessSerializer,
+        responses=AgentAccessSerializer,
+    )
+    @action(detail=True, methods=["get", "put"])
+    def access(self, request: Request, pk: str | None = None) -> Response:
+        agent = self.get_object()
+        if request.method == "PUT":
+            serializer = AgentAccessSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            members = serializer.validated_data.get("members", [])
+            agent = services.agent_access_set(
+                agent=agent,
+                access=serializer.validated_data["access"],
+                members={member["user_id"]: member["role"] for member in members},
+                actor=actor_for(request.user),
+            )
+        elif agent.team_id is None:
+            raise NotATeamAgent()
+        body = {"access": agent.access, "members": selectors.agent_access_members(agent.pk)}
+        return Response(AgentAccessSerializer(body).data)
 
 
 class HandleAvailabilityView(APIView):

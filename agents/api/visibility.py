@@ -44,4 +44,4 @@ def agent_role_check(user: Any, agent: A1Agent, *, needs: Role) -> None:
     has checked: their role here is not a team's."""
     owner = owner_of(user)
     if owner is not None:
-        _require(agent_role_of(owner.id, owner_id=agent.owner_id, team_id=agent.team_id), needs)
+        _require(agent_role_of(owner.id, agent), needs)
