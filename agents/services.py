@@ -22,6 +22,7 @@ from django.utils import timezone
 from agents.app_keys import app_key_generate
 from agents.errors import (
     AgentLimitReached,
+    AgentMoved,
     FieldInvalid,
     InvalidStatusTransition,
     NotATeamAgent,
@@ -29,7 +30,7 @@ from agents.errors import (
 from agents.handles import handle_problem
 from agents.locks import agent_lock
 from agents.models import A1Agent, AgentAccess, AgentMember, AgentStatus, App
-from agents.selectors import agent_access_members, agent_counts_for_owner
+from agents.selectors import agent_access_members, agent_counts_for_owner, agent_role_of
 from audit.actors import SYSTEM, Actor
 from audit.models import TargetType
 from audit.services import AuditedModel, audit_changes, audit_diff, audit_record_many
@@ -345,6 +346,63 @@ def agent_access_set(
         agent_id=agent.pk,
         owner_id=agent.owner_id,
     )
+    return agent
+
+
+def _team_role_at_least(team_id: str, user_id: str, needs: Role, what: str) -> None:
+    role = member_role(team_id=team_id, user_id=user_id)
+    if role is None:
+        raise TeamNotFound()
+    if role < needs:
+        raise TeamRoleTooLow(f"{what} needs the {needs.name.lower()} role in the team.")
+
+
+@transaction.atomic
+def agent_move(
+    *, agent: A1Agent, to_team_id: str | None, member_id: str, actor: Actor = SYSTEM
+) -> A1Agent:
+    """Move the agent to a team (`to_team_id`) or to `member_id`'s own account (None).
+
+    `member_id` must own the agent, or have the manager role on a team's agent; moving into
+    a team needs the editor role there. Under the locks creation takes, in its order (the
+    teams' rows, the receiving account's subscription, the agent), the receiving account
+    must have room for the agent (an archived one always fits). Everything under the agent
+    goes with it; its daily usage rows stay on it, the months already closed stay billed to
+    whoever was billed, and the monthly counters stay with the account that counted them.
+    Access rules are a team's: the agent arrives open to all (`team`). Recorded in the
+    audit trail as `agent.moved`.
+    """
+    source_owner, source_team = agent.owner_id, agent.team_id
+    target_owner = to_team_id or member_id
+    if target_owner == source_owner:
+        return agent
+    for team_id in sorted(team for team in (source_team, to_team_id) if team is not None):
+        if not team_hold(team_id) and team_id == to_team_id:
+            raise TeamNotFound()
+    role = agent_role_of(member_id, agent)
+    if role is None:
+        raise TeamNotFound("No such agent.")
+    if role < Role.MANAGER:
+        raise TeamRoleTooLow("Moving a team's agent out needs the manager role in the team.")
+    if to_team_id is not None:
+        _team_role_at_least(to_team_id, member_id, Role.EDITOR, "Moving an agent into a team")
+    subscription = subscription_lock_for_user(user_id=target_owner, actor=actor)
+    agent = _locked(agent)
+    if (agent.owner_id, agent.team_id) != (source_owner, source_team):
+        raise AgentMoved()
+    if agent.status != AgentStatus.ARCHIVED:
+        _ensure_room_for(subscription, agent_type=agent.agent_type)
+    before = _snapshot(agent)
+    agent.owner_id, agent.team_id = target_owner, to_team_id
+    agent.access = AgentAccess.TEAM
+    AgentMember.objects.filter(agent_id=agent.pk).delete()
+    agent.save(update_fields=["owner_id", "team", "access", "updated_at"])
+    AGENT_TRAIL.record(
+        agent, actor=actor, action="agent.moved", before=before, agent_id=agent.pk,
+        owner_id=agent.owner_id,
+    )  # fmt: skip
+    # The receiving account's webhooks hear of it as a change of the agent (its owner_id).
+    event_emit(owner_id=agent.owner_id, event_type="agent.updated", data=agent_event_data(agent))
     return agent
 
 

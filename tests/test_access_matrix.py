@@ -205,6 +205,7 @@ STAFF_MAY: dict[tuple[str, str], frozenset[str]] = {
     # Who of a team may reach its agent is the team admins' to say.
     ("GET", "/api/v1/agents/{id}/access/"): NOBODY,
     ("PUT", "/api/v1/agents/{id}/access/"): NOBODY,
+    ("POST", "/api/v1/agents/{id}/move/"): NOBODY,  # between an owner's and their teams' accounts
     ("POST", "/api/v1/billing/checkout/"): NOBODY,
     ("GET", "/api/v1/billing/events/"): NOBODY,
     ("POST", "/api/v1/billing/portal/"): NOBODY,

@@ -40,6 +40,7 @@ TEAM_NEEDS: dict[tuple[str, str], Role | str] = {
     ("POST", "/api/v1/agents/{id}/rotate-key/"): Role.MANAGER,
     ("GET", "/api/v1/agents/{id}/access/"): Role.VIEWER,
     ("PUT", "/api/v1/agents/{id}/access/"): Role.ADMIN,
+    ("POST", "/api/v1/agents/{id}/move/"): Role.MANAGER,
     ("GET", "/api/v1/agents/{agent_id}/audit/"): Role.VIEWER,
     ("GET", "/api/v1/agents/{agent_id}/usage/"): Role.VIEWER,
     ("GET", "/api/v1/agents/{agent_id}/template/"): Role.VIEWER,
@@ -64,6 +65,7 @@ ALLOWED_ANSWER = {
     ("POST", "/api/v1/agents/{agent_id}/template/apply/"): 404,
 }
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/v1/agents/{id}/move/"): {"team": None},  # to the caller's own account
     ("PUT", "/api/v1/agents/{id}/access/"): {
         "access": "restricted",
         "members": [{"user_id": "viewer", "role": "viewer"}],
@@ -136,7 +138,9 @@ def body_for(method: str, template: str, objects: dict[str, Any]) -> dict[str, A
 def state_of(objects: dict[str, Any]) -> dict[str, Any]:
     agent = objects["agent"]
     return {
-        "agent": A1Agent.objects.filter(pk=agent.pk).values("name", "status", "access").first(),
+        "agent": A1Agent.objects.filter(pk=agent.pk)
+        .values("name", "status", "access", "owner_id")
+        .first(),
         "listed": sorted(AgentMember.objects.filter(agent_id=agent.pk).values_list("user_id")),
         "key": App.objects.filter(pk=agent.app_id).values("key_hash").first(),
         "conversation": AgentConversation.objects.filter(pk=objects["conversation"].pk)

@@ -191,3 +191,12 @@ class AgentAccessSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
         if len(set(user_ids)) != len(user_ids):
             raise serializers.ValidationError("A member is listed twice.")
         return value
+
+
+class AgentMoveSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    team = serializers.CharField(
+        max_length=200,
+        allow_null=True,
+        help_text="The team to move the agent to (you need the editor role there), or null "
+        "to make it your own.",
+    )

@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import exceptions, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,6 +16,7 @@ from agents.api.serializers import (
     AgentAccessSerializer,
     AgentCreatedSerializer,
     AgentCreateSerializer,
+    AgentMoveSerializer,
     AgentSerializer,
     AgentWriteSerializer,
     HandleAvailabilitySerializer,
@@ -62,6 +63,7 @@ ACTION_ROLES = {
     "archive": Role.EDITOR,
     "destroy": Role.MANAGER,
     "rotate_key": Role.MANAGER,
+    "move": Role.MANAGER,  # the service also checks the receiving team, under its lock
     "access": Role.VIEWER,  # reading it; changing it needs ADMIN (ACCESS_CHANGE_ROLE)
 }
 ACCESS_CHANGE_ROLE = Role.ADMIN
@@ -191,6 +193,29 @@ class AgentViewSet(
         )
         agent.app_key = app_key  # type: ignore[attr-defined]
         return Response(AgentCreatedSerializer(agent).data)
+
+    @extend_schema(
+        summary="Move an agent to a team, or from a team to your own account",
+        description="Your own agent, or a team's with the manager role; into a team you need "
+        "the editor role there. The receiving account's plan must have room "
+        "(403 `agent_limit_reached`). Everything under the agent moves with it.",
+        request=AgentMoveSerializer,
+        responses=AgentSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def move(self, request: Request, pk: str | None = None) -> Response:
+        owner = owner_of(request.user)
+        if owner is None:  # no staff role has a `move` permission; none acts as an owner
+            raise exceptions.PermissionDenied("Only an owner moves their agents.")
+        serializer = AgentMoveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        agent = services.agent_move(
+            agent=self.get_object(),
+            to_team_id=serializer.validated_data["team"],
+            member_id=owner.id,
+            actor=actor_for(request.user),
+        )
+        return Response(AgentSerializer(agent).data)
 
     @extend_schema(
         methods=["GET"],
