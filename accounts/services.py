@@ -23,6 +23,7 @@ from billing.services import subscription_end_for_deleted_user
 from core.batched_delete import delete_in_batches
 from invoicing.stripe_cancellations import stripe_cancellation_send_on_commit
 from notifications.services import owner_notifications_delete
+from teams.services import memberships_end_for_user, team_delete
 
 # Access tokens live about 10 minutes, so an hour covers every token issued before deletion.
 DELETED_MARK_TIMEOUT = 3600
@@ -164,7 +165,9 @@ def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
         stripe_cancellation_send_on_commit(
             stripe_subscription_id=subscription.stripe_subscription_id
         )
+    # The agents they created for a team are the team's (their owner is the team): they stay.
     agents_deleted = agent_delete_all_for_owner(owner_id=user_id, actor=actor)
+    memberships_end_for_user(user_id=user_id)
     # Tokens issued before the deletion stay valid for minutes; the mark lets the
     # authentication layer refuse them without a database read per request. A cache outage
     # must not fail the committed deletion: the tombstone still stops the next mirror touch.
@@ -173,6 +176,28 @@ def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
         robust=True,
     )
     return agents_deleted
+
+
+@transaction.atomic
+def stack_team_delete(*, team_id: str, actor: Actor | None = None) -> int:
+    """Mark the team deleted and end its memberships, end its subscription (and cancel it at
+    Stripe), delete all its agents; count the agents. As a user's deletion, safe to repeat.
+
+    The team's row is locked first, then its subscription, then its agents: the order in
+    which creating a team's agent takes them.
+    """
+    actor = actor or Actor.stack_auth()
+    team_delete(team_id=team_id)
+    # As for a user: nothing more is sent to the team's webhook endpoints.
+    owner_notifications_delete(owner_id=team_id)
+    subscription = subscription_end_for_deleted_user(
+        user_id=team_id, reason="stack_auth_team_deleted", actor=actor
+    )
+    if subscription.stripe_subscription_id:
+        stripe_cancellation_send_on_commit(
+            stripe_subscription_id=subscription.stripe_subscription_id
+        )
+    return agent_delete_all_for_owner(owner_id=team_id, actor=actor)
 
 
 # Svix retries a failed delivery for about 27 hours; a month also covers messages resent by

@@ -1,18 +1,22 @@
 """Receive Stack Auth's webhooks (sent through Svix) at `POST /stack-auth/webhook/`.
 
 `user.created` and `user.updated` refresh the user mirror; `user.deleted` ends the user's
-subscription and deletes their agents. Other events are acknowledged and ignored. Nothing
-is read from the body before its Svix signature is verified.
+subscription and deletes their agents. The `team.*`, `team_membership.*` and
+`team_permission.*` events keep the team mirror (`teams`; `team.deleted` also ends the
+team's subscription and deletes its agents, see docs/teams.md). Other events are
+acknowledged and ignored. Nothing is read from the body before its Svix signature is
+verified.
 
 A message (one `svix-id`, the same on every delivery attempt) is applied once: a repeat is
-answered `{"status": "duplicate"}` and changes nothing. User events are applied in the order
-Stack Auth created them, read from the message id, not in the order they arrive.
+answered `{"status": "duplicate"}` and changes nothing. User and team events are applied in
+the order Stack Auth created them, read from the message id, not in the order they arrive.
 """
 
 import datetime as dt
 import json
 import logging
 import string
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -21,8 +25,14 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from accounts.services import stack_user_delete, stack_user_sync, webhook_message_claim
+from accounts.services import (
+    stack_team_delete,
+    stack_user_delete,
+    stack_user_sync,
+    webhook_message_claim,
+)
 from audit.actors import Actor
+from teams.services import membership_set, permission_set, team_sync
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +40,11 @@ SIGNATURE_HEADERS = ("svix-id", "svix-timestamp", "svix-signature")
 USER_UPSERT_EVENTS = frozenset({"user.created", "user.updated"})
 USER_DELETED_EVENT = "user.deleted"
 USER_EVENTS = USER_UPSERT_EVENTS | {USER_DELETED_EVENT}
+TEAM_UPSERT_EVENTS = frozenset({"team.created", "team.updated"})
+TEAM_DELETED_EVENT = "team.deleted"
+# The event type and whether it adds (a membership, a permission) or takes away.
+MEMBERSHIP_EVENTS = {"team_membership.created": True, "team_membership.deleted": False}
+PERMISSION_EVENTS = {"team_permission.created": True, "team_permission.deleted": False}
 
 # Svix message ids are `msg_` and a KSUID: 20 bytes in 27 base62 digits, the first 4 bytes
 # the second it was created (since the KSUID epoch), the rest finer time and randomness.
@@ -55,6 +70,72 @@ def _optional_text(data: dict[str, Any], field: str) -> str | None:
     if value is not None and (not isinstance(value, str) or "\x00" in value):
         raise InvalidPayload(f"`data.{field}` must be a string or null.")
     return value
+
+
+def _required_text(data: dict[str, Any], field: str) -> str:
+    value = data.get(field)
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise InvalidPayload(f"`data.{field}` is required.")
+    return value
+
+
+# A team change, applied in the message's transaction: (message id, when it was created)
+# -> what to log.
+TeamChange = Callable[[str, dt.datetime], str]
+
+
+def _team_change(event_type: str, data: Any) -> TeamChange | None:
+    """The change a team, membership or permission event makes, or None for other events;
+    InvalidPayload when its data is not Stack Auth's shape."""
+    team_event = event_type in TEAM_UPSERT_EVENTS or event_type == TEAM_DELETED_EVENT
+    if not (team_event or event_type in MEMBERSHIP_EVENTS or event_type in PERMISSION_EVENTS):
+        return None
+    if not isinstance(data, dict):
+        raise InvalidPayload("The body must have a `data` object.")
+    if team_event:
+        team_id = _required_text(data, "id")
+        if event_type == TEAM_DELETED_EVENT:
+
+            def delete(message_id: str, event_at: dt.datetime) -> str:
+                deleted = stack_team_delete(team_id=team_id, actor=Actor.stack_auth(message_id))
+                return f"team {team_id} deleted with {deleted} agents"
+
+            return delete
+        name = _optional_text(data, "display_name")
+        image = _optional_text(data, "profile_image_url")
+
+        def sync(message_id: str, event_at: dt.datetime) -> str:
+            applied = team_sync(
+                team_id=team_id, display_name=name, profile_image_url=image,
+                event_at=event_at, event_id=message_id,
+            )  # fmt: skip
+            return f"team {team_id} {'synced' if applied else 'not applied'}"
+
+        return sync
+    team_id, user_id = _required_text(data, "team_id"), _required_text(data, "user_id")
+    if event_type in MEMBERSHIP_EVENTS:
+        is_member = MEMBERSHIP_EVENTS[event_type]
+
+        def membership(message_id: str, event_at: dt.datetime) -> str:
+            applied = membership_set(
+                team_id=team_id, user_id=user_id, is_member=is_member,
+                event_at=event_at, event_id=message_id,
+            )  # fmt: skip
+            return f"membership of {user_id} in {team_id} {'set' if applied else 'not applied'}"
+
+        return membership
+    permission_id, granted = _required_text(data, "id"), PERMISSION_EVENTS[event_type]
+
+    def permission(message_id: str, event_at: dt.datetime) -> str:
+        applied = permission_set(
+            team_id=team_id, user_id=user_id, permission_id=permission_id, granted=granted,
+            event_at=event_at, event_id=message_id,
+        )  # fmt: skip
+        return f"permission {permission_id} of {user_id} in {team_id} " + (
+            "set" if applied else "not applied"
+        )
+
+    return permission
 
 
 def _parse_event(body: bytes) -> tuple[str, Any]:
@@ -137,18 +218,22 @@ def stack_auth_webhook(request: HttpRequest) -> JsonResponse:
     try:
         event_type, data = _parse_event(body)
         user = _user_fields(data) if event_type in USER_EVENTS else None
+        team_change = _team_change(event_type, data)
     except InvalidPayload as error:
         return _error(400, "validation_error", str(error))
 
     message_id = headers["svix-id"]
     # Parsed as svix parses it (a float), which has just accepted it.
     signed_at = dt.datetime.fromtimestamp(float(headers["svix-timestamp"]), dt.UTC)
+    event_at = message_created_at(message_id, signed_at)
     with transaction.atomic():
         if not webhook_message_claim(svix_id=message_id):
             logger.info("Stack Auth webhook %s was already applied", message_id)
             return JsonResponse({"status": "duplicate"})
-        if user is None:
-            pass  # not a user event: acknowledged, remembered and ignored
+        if team_change is not None:
+            logger.info("Stack Auth webhook %s: %s", message_id, team_change(message_id, event_at))
+        elif user is None:
+            pass  # neither a user nor a team event: acknowledged, remembered and ignored
         elif event_type == USER_DELETED_EVENT:
             user_id, _, _ = user
             agents_deleted = stack_user_delete(user_id=user_id, actor=Actor.stack_auth(message_id))
@@ -159,7 +244,7 @@ def stack_auth_webhook(request: HttpRequest) -> JsonResponse:
                 user_id=user_id,
                 email=email,
                 display_name=display_name,
-                event_at=message_created_at(message_id, signed_at),
+                event_at=event_at,
                 event_id=message_id,
             )
             if not applied:

@@ -30,3 +30,15 @@ class FieldInvalid(ServiceError):
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}", errors={field: [message]})
+
+
+class NotATeamAgent(ServiceError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "not_a_team_agent"
+    default_detail = "Only a team's agent has access rules; your own agent is yours alone."
+
+
+class AgentMoved(ServiceError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "agent_moved"
+    default_detail = "The agent changed owner meanwhile; read it again and retry."

@@ -10,11 +10,12 @@ import uuid
 
 from django.contrib.postgres.functions import RandomUUID, TransactionNow
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Length, Lower
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
 from core.encryption import EncryptedTextField
+from teams.models import Team
 
 
 class AgentStatus(models.TextChoices):
@@ -26,6 +27,19 @@ class AgentStatus(models.TextChoices):
 class AgentType(models.TextChoices):
     PERSONAL = "personal"
     WORK = "work"
+
+
+class AgentAccess(models.TextChoices):
+    """Who of a team may reach a team's agent (docs/teams.md)."""
+
+    TEAM = "team"  # every member, with their team role
+    RESTRICTED = "restricted"  # the team's admins and the members listed in agent_members
+
+
+class AgentMemberRole(models.TextChoices):
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    MANAGER = "manager"
 
 
 class AppStatus(models.TextChoices):
@@ -75,10 +89,22 @@ class App(models.Model):
 
 
 class A1Agent(models.Model):
-    """An AI agent with a public @handle, owned by a Stack Auth user."""
+    """An AI agent with a public @handle, owned by a Stack Auth user or a Stack Auth team."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
+    # The account that owns the agent: a user's id, or for a team's agent the team's id.
     owner_id = models.TextField()
+    # Beyond the seed: set when the owner is a team (then `owner_id` is its id; see
+    # docs/teams.md). A team's row is never deleted (a tombstone), so no cascade is needed.
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_column="team_id",
+        related_name="+",
+        db_index=False,  # the partial index below: most agents have no team
+    )
     app = models.OneToOneField(
         App, on_delete=models.DO_NOTHING, db_column="app_id", related_name="+"
     )
@@ -97,6 +123,11 @@ class A1Agent(models.Model):
 
     base_website = models.TextField(null=True, blank=True)
     custom_website = models.TextField(null=True, blank=True)
+
+    # Beyond the seed: a team's agent may be restricted to chosen members (agent_members).
+    access = models.TextField(
+        choices=AgentAccess.choices, default=AgentAccess.TEAM, db_default=AgentAccess.TEAM
+    )
 
     onboarding_data = models.JSONField(null=True, blank=True)
     settings = models.JSONField(null=True, blank=True, default=dict, db_default={})
@@ -139,13 +170,66 @@ class A1Agent(models.Model):
             models.UniqueConstraint(fields=["handle"], name="a1_agents_handle_key"),
             # Handles are unique without regard to case; this index also serves lookups.
             models.UniqueConstraint(Lower("handle"), name="a1_agents_handle_lower_key"),
+            # A team's agent is owned by the team: everything keyed by the owner (limits,
+            # subscription, usage, the close) is the team's.
+            models.CheckConstraint(
+                condition=Q(team__isnull=True) | Q(owner_id=F("team_id")),
+                name="a1_agents_team_is_owner",
+            ),
+            # Only a team's agent is restricted to some of its members.
+            models.CheckConstraint(
+                condition=Q(access=AgentAccess.TEAM)
+                | Q(access=AgentAccess.RESTRICTED, team__isnull=False),
+                name="a1_agents_valid_access",
+            ),
         ]
         indexes = [
             models.Index(fields=["owner_id"], name="idx_a1_agents_owner_id"),
             models.Index(fields=["handle"], name="idx_a1_agents_handle"),
             models.Index(fields=["status"], name="idx_a1_agents_status"),
             models.Index(fields=["email_hash"], name="idx_a1_agents_email_hash"),
+            models.Index(
+                fields=["team"], condition=Q(team__isnull=False), name="idx_a1_agents_team_id"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"@{self.handle}"
+
+
+class AgentMember(models.Model):
+    """A member of a restricted team agent's team who may reach it, with a role on it.
+
+    Their role on the agent is the lower of this one and their team role; the team's admins
+    reach every agent of the team whatever this table says (docs/teams.md).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
+    agent = models.ForeignKey(
+        A1Agent,
+        on_delete=models.DO_NOTHING,  # the database cascades
+        db_column="agent_id",
+        related_name="members",
+        db_index=False,  # the unique (agent, user_id) index serves it
+    )
+    user_id = models.TextField()
+    role = models.TextField(choices=AgentMemberRole.choices)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=TransactionNow())
+
+    class Meta:
+        db_table = "agent_members"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent", "user_id"], name="agent_members_agent_user_key"
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=AgentMemberRole.values), name="agent_members_valid_role"
+            ),
+        ]
+        indexes = [
+            # The restricted agents a user is listed on, read by every list they make.
+            models.Index(fields=["user_id", "agent"], name="idx_agent_members_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on {self.agent_id} as {self.role}"

@@ -8,9 +8,17 @@ from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Coalesce, Lower
 from django.db.models.lookups import Exact
 
-from agents.models import A1Agent, AgentStatus
+from agents.models import A1Agent, AgentAccess, AgentMember, AgentStatus
 from core.principals import AppPrincipal, app_of, owner_of
 from core.staff_permissions import staff_may
+from teams.roles import Role
+from teams.selectors import (
+    ADMIN_TEAM_IDS_SQL,
+    MEMBER_TEAM_IDS_SQL,
+    admin_team_ids_of_member,
+    member_role,
+    team_ids_of_member,
+)
 
 # The agents that count against an owner's plan limits.
 COUNTED = ~Q(status=AgentStatus.ARCHIVED)
@@ -29,15 +37,64 @@ def with_handle(agents: QuerySet[A1Agent], handle: str) -> QuerySet[A1Agent]:
     return agents.filter(handle_is(handle))
 
 
+def reachable_by_owner(user_id: str, *, via: str = "") -> Q:
+    """The agents a signed-in user may see: their own; those of every team they are a member
+    of now, unless restricted; a team's restricted ones if they are listed on it or an admin
+    of the team (docs/teams.md). `via` puts the condition on rows under agents (`agent__`).
+
+    The same rule as `agent_role_of`, as a filter for lists; `REACHABLE_BY_OWNER_SQL` is
+    its plain-SQL form.
+    """
+
+    def field(name: str) -> str:
+        return f"{via}{name}"
+
+    member_teams = team_ids_of_member(user_id)
+    listed = AgentMember.objects.filter(user_id=user_id).values("agent_id")
+    return (
+        Q(**{field("owner_id"): user_id})
+        | Q(**{field("team_id__in"): member_teams, field("access"): AgentAccess.TEAM})
+        | Q(**{field("team_id__in"): member_teams, field("id__in"): listed})
+        | Q(**{field("team_id__in"): admin_team_ids_of_member(user_id)})
+    )
+
+
+# reachable_by_owner on the agent aliased `a`, with the user's id as `%(user)s`.
+REACHABLE_BY_OWNER_SQL = f"""(
+    a.owner_id = %(user)s
+    OR (a.team_id IN ({MEMBER_TEAM_IDS_SQL}) AND (
+        a.access = 'team'
+        OR a.id IN (SELECT am.agent_id FROM agent_members am WHERE am.user_id = %(user)s)))
+    OR a.team_id IN ({ADMIN_TEAM_IDS_SQL})
+)"""  # noqa: S608 - constants
+
+
 def agent_queryset_for(user: Any) -> QuerySet[A1Agent]:
-    """Agents the caller may see: an owner's own, or all of them for staff; none otherwise."""
+    """Agents the caller may see: an owner's own and their teams', or all of them for staff;
+    none otherwise."""
     agents = A1Agent.objects.select_related("app").order_by("-created_at", "-id")
     if staff_may(user, "agent", "view"):
         return agents
     owner = owner_of(user)
     if owner is None:
         return agents.none()
-    return agents.filter(owner_id=owner.id)
+    return agents.filter(reachable_by_owner(owner.id))
+
+
+def agent_role_of(user_id: str, agent: A1Agent) -> Role | None:
+    """A signed-in user's role on the agent: owner of their own; for a team's, while they
+    are a member of the team, their team role, and on a restricted agent the lower of it
+    and the role they are listed with (None if not listed), unless they are a team admin."""
+    if agent.team_id is None:
+        return Role.OWNER if agent.owner_id == user_id else None
+    role = member_role(team_id=agent.team_id, user_id=user_id)
+    if role is None or role >= Role.ADMIN or agent.access != AgentAccess.RESTRICTED:
+        return role
+    listed = AgentMember.objects.filter(agent_id=agent.pk, user_id=user_id).values_list(
+        "role", flat=True
+    )
+    granted = listed.first()
+    return None if granted is None else min(role, Role[granted.upper()])
 
 
 @dataclass(frozen=True)
@@ -68,16 +125,31 @@ def key_holder(key_hash: str) -> KeyHolder | None:
     return KeyHolder(AppPrincipal(app_id=app_id, agent_id=agent_id, owner_id=owner_id), status)
 
 
-def agent_is_visible_to(user: Any, agent_id: Any) -> bool:
-    """Whether the caller may see the agent: an app its own agent, an owner theirs, staff all.
+def agent_role_for(user: Any, agent_id: Any) -> Role | None:
+    """The caller's role on the agent, or None when they may not see it: the one decision
+    of who may reach an agent (docs/teams.md).
 
-    Every route that names an agent answers 404 when this is false: another owner's agent is
-    as unknown as one that does not exist.
+    An app has every role on its own agent, a staff member who may view agents on every
+    agent (what staff may then do is their role's permissions, checked by the views), a
+    signed-in user `agent_role_of`. Every route that names an agent answers 404 on None:
+    another owner's or another team's agent is as unknown as one that does not exist.
     """
     app = app_of(user)
     if app is not None:
-        return bool(agent_id == app.agent_id)
-    return agent_queryset_for(user).filter(pk=agent_id).exists()
+        return Role.OWNER if agent_id == app.agent_id else None
+    agents = A1Agent.objects.filter(pk=agent_id)
+    if staff_may(user, "agent", "view"):
+        return Role.OWNER if agents.exists() else None
+    owner = owner_of(user)
+    if owner is None:
+        return None
+    agent = agents.only("id", "owner_id", "team_id", "access").first()
+    return None if agent is None else agent_role_of(owner.id, agent)
+
+
+def agent_is_visible_to(user: Any, agent_id: Any) -> bool:
+    """Whether the caller may see the agent (`agent_role_for` gives them a role on it)."""
+    return agent_role_for(user, agent_id) is not None
 
 
 def agent_public_by_handle(handle: str) -> A1Agent | None:
@@ -134,3 +206,11 @@ def agent_count_column(owner_id_field: str) -> Coalesce:
         .values("count")
     )
     return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
+
+
+def agent_access_members(agent_id: Any) -> list[dict[str, str]]:
+    """The members a restricted agent is listed for, with their role, by user id."""
+    rows = AgentMember.objects.filter(agent_id=agent_id).order_by("user_id")
+    return [
+        {"user_id": user_id, "role": role} for user_id, role in rows.values_list("user_id", "role")
+    ]

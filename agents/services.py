@@ -20,11 +20,17 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from agents.app_keys import app_key_generate
-from agents.errors import AgentLimitReached, FieldInvalid, InvalidStatusTransition
+from agents.errors import (
+    AgentLimitReached,
+    AgentMoved,
+    FieldInvalid,
+    InvalidStatusTransition,
+    NotATeamAgent,
+)
 from agents.handles import handle_problem
 from agents.locks import agent_lock
-from agents.models import A1Agent, AgentStatus, App
-from agents.selectors import agent_counts_for_owner
+from agents.models import A1Agent, AgentAccess, AgentMember, AgentStatus, App
+from agents.selectors import agent_access_members, agent_counts_for_owner, agent_role_of
 from audit.actors import SYSTEM, Actor
 from audit.models import TargetType
 from audit.services import AuditedModel, audit_changes, audit_diff, audit_record_many
@@ -33,6 +39,10 @@ from billing.selectors import AgentLimits, agent_limits_for
 from billing.services import subscription_lock_for_user
 from core.encryption import KeyRotation, lookup_hash
 from notifications.events import event_emit
+from teams.errors import TeamNotFound, TeamRoleTooLow
+from teams.locks import team_hold
+from teams.roles import Role
+from teams.selectors import current_members, member_role
 
 # Fields an owner may change with agent_update; status moves only through the lifecycle.
 UPDATABLE_FIELDS = frozenset(
@@ -42,7 +52,7 @@ UPDATABLE_FIELDS = frozenset(
         "agent_type",
     }
 )  # fmt: skip
-AUDITED_FIELDS = (*sorted(UPDATABLE_FIELDS), "status", "owner_id")
+AUDITED_FIELDS = (*sorted(UPDATABLE_FIELDS), "status", "owner_id", "team_id")
 # Personal data and free-form documents: the trail says that they changed, not to what.
 REDACTED_FIELDS = frozenset(
     {"email", "phone_number", "whatsapp_number", "onboarding_data", "settings"}
@@ -133,17 +143,34 @@ def agent_create(
     name: str,
     handle: str,
     agent_type: str,
+    team_id: str | None = None,
+    member_id: str | None = None,
     actor: Actor = SYSTEM,
     **fields: Any,
 ) -> tuple[A1Agent, str]:
     """Create the agent and its app in one transaction; return the agent and the app key.
 
-    The key is returned here only; just its hash and a short prefix are stored.
+    With `team_id` the agent is the team's (`owner_id` must be the team's id) and counts
+    against the team's plan; `member_id`, the user creating it, must be a member with the
+    editor role. The team's row is share-locked first, so a removal or the team's deletion
+    (which lock it FOR UPDATE) comes wholly before or after. The key is returned here only;
+    just its hash and a short prefix are stored.
     """
     unknown = set(fields) - UPDATABLE_FIELDS
     if unknown:
         raise TypeError(f"agent_create() got unexpected fields: {sorted(unknown)}")
+    if team_id is not None and owner_id != team_id:
+        raise TypeError("agent_create(): a team's agent is owned by the team (owner_id=team_id)")
     _check_handle(handle)
+    if team_id is not None:
+        if not team_hold(team_id):
+            raise TeamNotFound()
+        if member_id is not None:
+            role = member_role(team_id=team_id, user_id=member_id)
+            if role is None:
+                raise TeamNotFound()
+            if role < Role.EDITOR:
+                raise TeamRoleTooLow("Creating a team's agent needs the editor role in the team.")
     subscription = subscription_lock_for_user(user_id=owner_id, actor=actor)
     _ensure_room_for(subscription, agent_type=agent_type)
 
@@ -156,6 +183,7 @@ def agent_create(
     agent = A1Agent(
         id=agent_id,
         owner_id=owner_id,
+        team_id=team_id,
         app=app,
         name=name,
         handle=handle,
@@ -276,6 +304,106 @@ def agent_rotate_key(*, agent: A1Agent, actor: Actor = SYSTEM) -> tuple[A1Agent,
         owner_id=agent.owner_id,
     )
     return agent, key.plaintext
+
+
+@transaction.atomic
+def agent_access_set(
+    *, agent: A1Agent, access: str, members: dict[str, str], actor: Actor = SYSTEM
+) -> A1Agent:
+    """Set who of its team may reach a team's agent: every member (`team`, no `members`), or
+    only the team's admins and `members` (user id -> viewer, editor or manager), each with
+    the lower of that role and their team role (`restricted`). Recorded in the audit trail.
+
+    Everyone listed must be a member of the team now. A member removed from the team later
+    loses the agent with the team; listed again if they come back.
+    """
+    if agent.team_id is None:
+        raise NotATeamAgent()
+    agent = _locked(agent)
+    if access == AgentAccess.TEAM and members:
+        raise FieldInvalid("members", "Only a restricted agent lists members.")
+    assert agent.team_id is not None
+    outsiders = sorted(set(members) - current_members(agent.team_id, members))
+    if outsiders:
+        raise FieldInvalid("members", f"Not members of the agent's team: {', '.join(outsiders)}.")
+    before = {"access": agent.access, "members": {
+        row["user_id"]: row["role"] for row in agent_access_members(agent.pk)
+    }}  # fmt: skip
+    AgentMember.objects.filter(agent_id=agent.pk).delete()
+    AgentMember.objects.bulk_create(
+        AgentMember(agent_id=agent.pk, user_id=user_id, role=role)
+        for user_id, role in sorted(members.items())
+    )
+    agent.access = access
+    agent.save(update_fields=["access", "updated_at"])
+    audit_diff(
+        actor=actor,
+        action="agent.access_changed",
+        target_type=TargetType.AGENT,
+        target_id=agent.pk,
+        before=before,
+        after={"access": access, "members": dict(sorted(members.items()))},
+        agent_id=agent.pk,
+        owner_id=agent.owner_id,
+    )
+    return agent
+
+
+def _team_role_at_least(team_id: str, user_id: str, needs: Role, what: str) -> None:
+    role = member_role(team_id=team_id, user_id=user_id)
+    if role is None:
+        raise TeamNotFound()
+    if role < needs:
+        raise TeamRoleTooLow(f"{what} needs the {needs.name.lower()} role in the team.")
+
+
+@transaction.atomic
+def agent_move(
+    *, agent: A1Agent, to_team_id: str | None, member_id: str, actor: Actor = SYSTEM
+) -> A1Agent:
+    """Move the agent to a team (`to_team_id`) or to `member_id`'s own account (None).
+
+    `member_id` must own the agent, or have the manager role on a team's agent; moving into
+    a team needs the editor role there. Under the locks creation takes, in its order (the
+    teams' rows, the receiving account's subscription, the agent), the receiving account
+    must have room for the agent (an archived one always fits). Everything under the agent
+    goes with it; its daily usage rows stay on it, the months already closed stay billed to
+    whoever was billed, and the monthly counters stay with the account that counted them.
+    Access rules are a team's: the agent arrives open to all (`team`). Recorded in the
+    audit trail as `agent.moved`.
+    """
+    source_owner, source_team = agent.owner_id, agent.team_id
+    target_owner = to_team_id or member_id
+    if target_owner == source_owner:
+        return agent
+    for team_id in sorted(team for team in (source_team, to_team_id) if team is not None):
+        if not team_hold(team_id) and team_id == to_team_id:
+            raise TeamNotFound()
+    role = agent_role_of(member_id, agent)
+    if role is None:
+        raise TeamNotFound("No such agent.")
+    if role < Role.MANAGER:
+        raise TeamRoleTooLow("Moving a team's agent out needs the manager role in the team.")
+    if to_team_id is not None:
+        _team_role_at_least(to_team_id, member_id, Role.EDITOR, "Moving an agent into a team")
+    subscription = subscription_lock_for_user(user_id=target_owner, actor=actor)
+    agent = _locked(agent)
+    if (agent.owner_id, agent.team_id) != (source_owner, source_team):
+        raise AgentMoved()
+    if agent.status != AgentStatus.ARCHIVED:
+        _ensure_room_for(subscription, agent_type=agent.agent_type)
+    before = _snapshot(agent)
+    agent.owner_id, agent.team_id = target_owner, to_team_id
+    agent.access = AgentAccess.TEAM
+    AgentMember.objects.filter(agent_id=agent.pk).delete()
+    agent.save(update_fields=["owner_id", "team", "access", "updated_at"])
+    AGENT_TRAIL.record(
+        agent, actor=actor, action="agent.moved", before=before, agent_id=agent.pk,
+        owner_id=agent.owner_id,
+    )  # fmt: skip
+    # The receiving account's webhooks hear of it as a change of the agent (its owner_id).
+    event_emit(owner_id=agent.owner_id, event_type="agent.updated", data=agent_event_data(agent))
+    return agent
 
 
 # Keyset batches by id, the stored ciphertext as it is (the model's fields decrypt on read).

@@ -6,20 +6,21 @@ from typing import Any
 from django.db import connection
 from django.db.models import DateTimeField, OuterRef, QuerySet, Subquery
 
+from agents.selectors import REACHABLE_BY_OWNER_SQL, reachable_by_owner
 from conversations.models import AgentConversation, Message
 from core.principals import app_of, owner_of
 from core.staff_permissions import staff_may
 
 
 def conversation_queryset_for(user: Any) -> QuerySet[AgentConversation]:
-    """Conversations the caller may see: of an owner's agents, of an app's own agent, or all
-    of them for staff; none for anyone else."""
+    """Conversations the caller may see: of the agents an owner may see (their own and their
+    teams'), of an app's own agent, or all of them for staff; none for anyone else."""
     conversations = AgentConversation.objects.all()
     if staff_may(user, "conversation", "view"):
         return conversations
     owner = owner_of(user)
     if owner is not None:
-        return conversations.filter(agent__owner_id=owner.id)
+        return conversations.filter(reachable_by_owner(owner.id, via="agent__"))
     app = app_of(user)
     if app is not None:
         return conversations.filter(agent_id=app.agent_id)
@@ -28,21 +29,25 @@ def conversation_queryset_for(user: Any) -> QuerySet[AgentConversation]:
 
 # The owner's and the app's case of conversation_queryset_for in plain SQL, for the messages
 # page, which asks on every read: the ORM's compile of the same query costs more than it.
-OWNER_SEES_CONVERSATION_SQL = """
+OWNER_SEES_CONVERSATION_SQL = f"""
 SELECT 1 FROM agent_conversations c JOIN a1_agents a ON a.id = c.agent_id
-WHERE c.id = %s AND a.owner_id = %s
-"""
-APP_SEES_CONVERSATION_SQL = "SELECT 1 FROM agent_conversations WHERE id = %s AND agent_id = %s"
+WHERE c.id = %(conversation)s AND {REACHABLE_BY_OWNER_SQL}
+"""  # noqa: S608 - constants
+APP_SEES_CONVERSATION_SQL = (
+    "SELECT 1 FROM agent_conversations WHERE id = %(conversation)s AND agent_id = %(agent)s"
+)
 
 
 def conversation_is_visible_to(user: Any, conversation_id: uuid.UUID) -> bool:
     """Whether the conversation is one of conversation_queryset_for(user)."""
     owner, app = owner_of(user), app_of(user)
-    parameters: list[uuid.UUID | str]
+    parameters: dict[str, uuid.UUID | str]
     if owner is not None:
-        query, parameters = OWNER_SEES_CONVERSATION_SQL, [conversation_id, owner.id]
+        query = OWNER_SEES_CONVERSATION_SQL
+        parameters = {"conversation": conversation_id, "user": owner.id}
     elif app is not None:
-        query, parameters = APP_SEES_CONVERSATION_SQL, [conversation_id, app.agent_id]
+        query = APP_SEES_CONVERSATION_SQL
+        parameters = {"conversation": conversation_id, "agent": app.agent_id}
     else:
         return conversation_queryset_for(user).filter(pk=conversation_id).exists()
     with connection.cursor() as cursor:

@@ -203,6 +203,10 @@ STAFF_MAY: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/agents/{id}/pause/"): BOTH,
     ("POST", "/api/v1/agents/{id}/resume/"): BOTH,
     ("POST", "/api/v1/agents/{id}/rotate-key/"): ADMIN,
+    # Who of a team may reach its agent is the team admins' to say.
+    ("GET", "/api/v1/agents/{id}/access/"): NOBODY,
+    ("PUT", "/api/v1/agents/{id}/access/"): NOBODY,
+    ("POST", "/api/v1/agents/{id}/move/"): NOBODY,  # between an owner's and their teams' accounts
     ("POST", "/api/v1/billing/checkout/"): NOBODY,
     ("GET", "/api/v1/analytics/summary/"): NOBODY,  # an owner's own account
     ("GET", "/api/v1/billing/events/"): NOBODY,

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "accounts",
     "agents",
     "billing",
+    "teams",
     "usage",
     "conversations",
     "integrations",
@@ -324,6 +325,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AgentStatusEnum": "agents.models.AgentStatus",
         "AgentTypeEnum": "agents.models.AgentType",
+        "AgentMemberRoleEnum": "agents.models.AgentMemberRole",
+        "AgentAccessEnum": "agents.models.AgentAccess",
+        # Messages had the only `role` before agent members had one: it keeps its name.
+        "RoleEnum": "conversations.models.MessageRole",
     },
 }
 

@@ -37,6 +37,7 @@ from agents.api.visibility import visible_agent_id
 from audit.actors import actor_for
 from core.permissions import IsOwner
 from core.principals import owner_of
+from teams.roles import Role
 
 # Any segment: a malformed slug is a template nobody has (404), after authentication (401).
 SLUG_PATH_REGEX = "[^/.]+"
@@ -262,7 +263,8 @@ def _template_status(agent_id: Any, owner_id: str) -> dict[str, Any]:
         raise exceptions.NotFound("This agent follows no template.")
     template = link.template
     agent = selectors.owned_agent(agent_id, owner_id=owner_id)
-    assert agent is not None  # visible_agent_id
+    if agent is None:  # a team's agent: templates are their owners' own
+        raise exceptions.NotFound("This agent follows no template.")
     latest = selectors.version_of(template.pk, template.latest_version)
     newer = link.version_number < template.latest_version and latest is not None
     expected = list(latest.snapshot.get("integrations", [])) if latest else []
@@ -314,7 +316,7 @@ class AgentTemplateApplyView(APIView):
         },
     )
     def post(self, request: Request, agent_id: Any) -> Response:
-        visible_agent_id(request.user, agent_id)
+        visible_agent_id(request.user, agent_id, needs=Role.EDITOR)
         serializer = ApplySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         _, changes = services.template_update_apply(

@@ -4,7 +4,14 @@ from typing import Any
 from rest_framework import serializers
 
 from agents.handles import handle_problem
-from agents.models import HANDLE_MAX_LENGTH, A1Agent, AgentType, App
+from agents.models import (
+    HANDLE_MAX_LENGTH,
+    A1Agent,
+    AgentAccess,
+    AgentMemberRole,
+    AgentType,
+    App,
+)
 from core.api_input import BoundedJSONField, StrictFieldsMixin
 from core.api_output import iso_datetime
 
@@ -22,11 +29,18 @@ class AgentSerializer(serializers.ModelSerializer[A1Agent]):
     """An agent as its owner (or staff) sees it, contact details decrypted."""
 
     app = AppSerializer(read_only=True)
+    team = serializers.CharField(
+        source="team_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The Stack Auth team that owns the agent (then `owner_id` is the team's "
+        "id too); null for your own agent.",
+    )
 
     class Meta:
         model = A1Agent
         fields: tuple[str, ...] = (
-            "id", "owner_id", "name", "handle", "description", "avatar_url", "email",
+            "id", "owner_id", "team", "name", "handle", "description", "avatar_url", "email",
             "phone_number", "whatsapp_number", "base_website", "custom_website",
             "onboarding_data", "settings", "status", "agent_type", "app", "created_at",
             "updated_at",
@@ -38,9 +52,9 @@ class AgentSerializer(serializers.ModelSerializer[A1Agent]):
 # agent_list_item: what AgentSerializer writes for the agent (tests/test_list_bodies.py),
 # without DRF's fields built per request and walked per value.
 AGENT_LIST_COLUMNS = (
-    "id", "owner_id", "name", "handle", "description", "avatar_url", "email", "phone_number",
-    "whatsapp_number", "base_website", "custom_website", "onboarding_data", "settings",
-    "status", "agent_type", "created_at", "updated_at", "app__id", "app__status",
+    "id", "owner_id", "team_id", "name", "handle", "description", "avatar_url", "email",
+    "phone_number", "whatsapp_number", "base_website", "custom_website", "onboarding_data",
+    "settings", "status", "agent_type", "created_at", "updated_at", "app__id", "app__status",
     "app__key_prefix", "app__key_created_at",
 )  # fmt: skip
 
@@ -51,6 +65,7 @@ def agent_list_item(row: dict[str, Any], zone: dt.tzinfo) -> dict[str, Any]:
     return {
         "id": str(row["id"]),
         "owner_id": row["owner_id"],
+        "team": row["team_id"],
         "name": row["name"],
         "handle": row["handle"],
         "description": row["description"],
@@ -120,6 +135,18 @@ class AgentWriteSerializer(StrictFieldsMixin, serializers.Serializer[A1Agent]):
         return {key: (None if value == "" else value) for key, value in attrs.items()}
 
 
+class AgentCreateSerializer(AgentWriteSerializer):
+    """What an owner may set on create: the agent's fields and, for a team's agent, the team."""
+
+    team = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_null=True,
+        help_text="A Stack Auth team you are a member of, with the editor role: the agent is "
+        "then the team's and counts against the team's plan. Omitted or null: your own.",
+    )
+
+
 class PublicAgentSerializer(serializers.ModelSerializer[A1Agent]):
     """What anyone may see of an active agent: no contact details, owner or settings."""
 
@@ -141,3 +168,35 @@ class HandleAvailabilitySerializer(serializers.Serializer[Any]):
         help_text="Why the handle cannot be used; null when it is available.",
     )
     detail = serializers.CharField(allow_null=True)
+
+
+class AgentMemberSerializer(serializers.Serializer[Any]):
+    user_id = serializers.CharField(max_length=200, help_text="A Stack Auth user id.")
+    role = serializers.ChoiceField(choices=AgentMemberRole.choices)
+
+
+class AgentAccessSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    """Who of its team may reach a team's agent."""
+
+    access = serializers.ChoiceField(
+        choices=AgentAccess.choices,
+        help_text="`team`: every member, with their team role. `restricted`: the team's "
+        "admins and the `members` listed, each with the lower of the role given here and "
+        "their team role.",
+    )
+    members = serializers.ListField(child=AgentMemberSerializer(), required=False, max_length=500)
+
+    def validate_members(self, value: list[dict[str, str]]) -> list[dict[str, str]]:
+        user_ids = [member["user_id"] for member in value]
+        if len(set(user_ids)) != len(user_ids):
+            raise serializers.ValidationError("A member is listed twice.")
+        return value
+
+
+class AgentMoveSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    team = serializers.CharField(
+        max_length=200,
+        allow_null=True,
+        help_text="The team to move the agent to (you need the editor role there), or null "
+        "to make it your own.",
+    )

@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import exceptions, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,18 +13,24 @@ from rest_framework.views import APIView
 from agents import selectors, services
 from agents.api.serializers import (
     AGENT_LIST_COLUMNS,
+    AgentAccessSerializer,
     AgentCreatedSerializer,
+    AgentCreateSerializer,
+    AgentMoveSerializer,
     AgentSerializer,
     AgentWriteSerializer,
     HandleAvailabilitySerializer,
     PublicAgentSerializer,
     agent_list_item,
 )
+from agents.api.visibility import agent_role_check
+from agents.errors import NotATeamAgent
 from agents.handles import RESERVED_HANDLES, handle_problem
 from agents.models import A1Agent, AgentStatus, AgentType
 from audit.actors import actor_for
 from core.permissions import IsOwner, IsOwnerOrStaff
 from core.principals import owner_of
+from teams.roles import Role
 
 UUID_PATH_REGEX = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
@@ -32,18 +38,43 @@ UUID_PATH_REGEX = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4
 class AgentFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=AgentStatus.choices)
     agent_type = filters.ChoiceFilter(choices=AgentType.choices)
+    team = filters.CharFilter(
+        method="filter_team",
+        label="Only this team's agents (a team id), or `none` for only your own",
+    )
 
     class Meta:
         model = A1Agent
-        fields = ("status", "agent_type")
+        fields = ("status", "agent_type", "team")
+
+    def filter_team(self, queryset: QuerySet[A1Agent], name: str, value: str) -> QuerySet[A1Agent]:
+        if value == "none":
+            return queryset.filter(team__isnull=True)
+        return queryset.filter(team_id=value)
+
+
+# The role in an agent's team that each action needs (docs/teams.md); the owner of a
+# personal agent may do everything.
+ACTION_ROLES = {
+    "retrieve": Role.VIEWER,
+    "partial_update": Role.EDITOR,
+    "pause": Role.EDITOR,
+    "resume": Role.EDITOR,
+    "archive": Role.EDITOR,
+    "destroy": Role.MANAGER,
+    "rotate_key": Role.MANAGER,
+    "move": Role.MANAGER,  # the service also checks the receiving team, under its lock
+    "access": Role.VIEWER,  # reading it; changing it needs ADMIN (ACCESS_CHANGE_ROLE)
+}
+ACCESS_CHANGE_ROLE = Role.ADMIN
 
 
 @extend_schema_view(
     list=extend_schema(summary="List your agents", responses=AgentSerializer(many=True)),
     retrieve=extend_schema(summary="Read one agent", responses=AgentSerializer),
     create=extend_schema(
-        summary="Create an agent and its app",
-        request=AgentWriteSerializer,
+        summary="Create an agent and its app, your own or a team's",
+        request=AgentCreateSerializer,
         responses={201: AgentCreatedSerializer},
     ),
     partial_update=extend_schema(
@@ -59,18 +90,27 @@ class AgentViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet[A1Agent],
 ):
-    """Owners' agents. Another owner's agent is 404 on every route; staff see all and may do
-    what their role's permissions allow (`core.staff_permissions`, resource `agent`)."""
+    """Owners' agents, their own and their teams'. Another owner's or another team's agent is
+    404 on every route; a team's agent needs the role `ACTION_ROLES` names (else 403). Staff
+    see all and may do what their role's permissions allow (`core.staff_permissions`,
+    resource `agent`)."""
 
     serializer_class = AgentSerializer
     permission_classes = [IsOwnerOrStaff]
     staff_resource = "agent"
     filterset_class = AgentFilter
     lookup_value_regex = UUID_PATH_REGEX
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> QuerySet[A1Agent]:
         return selectors.agent_queryset_for(self.request.user)
+
+    def get_object(self) -> A1Agent:
+        agent = super().get_object()
+        changing_access = self.action == "access" and self.request.method == "PUT"
+        needs = ACCESS_CHANGE_ROLE if changing_access else ACTION_ROLES[self.action]
+        agent_role_check(self.request.user, agent, needs=needs)
+        return agent
 
     def get_permissions(self) -> Any:
         if self.action == "create":
@@ -95,10 +135,16 @@ class AgentViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         owner = owner_of(request.user)
         assert owner is not None  # IsOwner
-        serializer = AgentWriteSerializer(data=request.data)
+        serializer = AgentCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        team_id = fields.pop("team", None)
         agent, app_key = services.agent_create(
-            owner_id=owner.id, actor=actor_for(request.user), **serializer.validated_data
+            owner_id=team_id or owner.id,
+            team_id=team_id,
+            member_id=owner.id,
+            actor=actor_for(request.user),
+            **fields,
         )
         agent.app_key = app_key  # type: ignore[attr-defined]
         return Response(AgentCreatedSerializer(agent).data, status=status.HTTP_201_CREATED)
@@ -147,6 +193,61 @@ class AgentViewSet(
         )
         agent.app_key = app_key  # type: ignore[attr-defined]
         return Response(AgentCreatedSerializer(agent).data)
+
+    @extend_schema(
+        summary="Move an agent to a team, or from a team to your own account",
+        description="Your own agent, or a team's with the manager role; into a team you need "
+        "the editor role there. The receiving account's plan must have room "
+        "(403 `agent_limit_reached`). Everything under the agent moves with it.",
+        request=AgentMoveSerializer,
+        responses=AgentSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def move(self, request: Request, pk: str | None = None) -> Response:
+        owner = owner_of(request.user)
+        if owner is None:  # no staff role has a `move` permission; none acts as an owner
+            raise exceptions.PermissionDenied("Only an owner moves their agents.")
+        serializer = AgentMoveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        agent = services.agent_move(
+            agent=self.get_object(),
+            to_team_id=serializer.validated_data["team"],
+            member_id=owner.id,
+            actor=actor_for(request.user),
+        )
+        return Response(AgentSerializer(agent).data)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="Who of its team may reach a team's agent",
+        request=None,
+        responses=AgentAccessSerializer,
+    )
+    @extend_schema(
+        methods=["PUT"],
+        summary="Restrict a team's agent to chosen members, or open it to the team",
+        description="Needs the admin role in the agent's team. 409 `not_a_team_agent` for "
+        "your own agent.",
+        request=AgentAccessSerializer,
+        responses=AgentAccessSerializer,
+    )
+    @action(detail=True, methods=["get", "put"])
+    def access(self, request: Request, pk: str | None = None) -> Response:
+        agent = self.get_object()
+        if request.method == "PUT":
+            serializer = AgentAccessSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            members = serializer.validated_data.get("members", [])
+            agent = services.agent_access_set(
+                agent=agent,
+                access=serializer.validated_data["access"],
+                members={member["user_id"]: member["role"] for member in members},
+                actor=actor_for(request.user),
+            )
+        elif agent.team_id is None:
+            raise NotATeamAgent()
+        body = {"access": agent.access, "members": selectors.agent_access_members(agent.pk)}
+        return Response(AgentAccessSerializer(body).data)
 
 
 class HandleAvailabilityView(APIView):

@@ -49,6 +49,7 @@ from conversations.api.serializers import (
 from conversations.models import AgentConversation, Channel, ConversationStatus, Message
 from core.permissions import IsApp, IsOwnerAppOrStaff
 from core.principals import app_of
+from teams.roles import Role
 
 EXPORT_CHUNK_ROWS = 2000
 EXPORT_BUFFER_BYTES = 64 * 1024
@@ -181,8 +182,14 @@ class ConversationViewSet(
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
-    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def _changeable(self) -> AgentConversation:
+        """The conversation, if the caller may change it (the editor role in a team)."""
         conversation = self.get_object()
+        visible_agent_id(self.request.user, conversation.agent_id, needs=Role.EDITOR)
+        return conversation
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        conversation = self._changeable()
         serializer = ConversationUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         conversation = services.conversation_update(
@@ -199,7 +206,7 @@ class ConversationViewSet(
     )
     @action(detail=True, methods=["post"])
     def archive(self, request: Request, pk: str | None = None) -> Response:
-        conversation = services.conversation_archive(conversation_id=self.get_object().id)
+        conversation = services.conversation_archive(conversation_id=self._changeable().id)
         return Response(ConversationSerializer(conversation).data)
 
 

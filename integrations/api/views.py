@@ -21,6 +21,7 @@ from integrations.api.serializers import (
     IntegrationUpdateSerializer,
 )
 from integrations.models import AgentIntegration
+from teams.roles import Role
 
 
 @extend_schema_view(
@@ -76,12 +77,20 @@ class IntegrationViewSet(
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
         integration = services.integration_create(
-            agent_id=visible_agent_id(request.user, fields["agent"], field="agent"),
+            agent_id=visible_agent_id(
+                request.user, fields["agent"], field="agent", needs=Role.MANAGER
+            ),
             provider=fields["provider"],
             config=fields["config"],
             actor=actor_for(request.user),
         )
         return Response(IntegrationSerializer(integration).data, status=status.HTTP_201_CREATED)
+
+    def get_object(self) -> AgentIntegration:
+        integration = super().get_object()
+        if self.action != "retrieve":  # changing one needs the manager role in a team
+            visible_agent_id(self.request.user, integration.agent_id, needs=Role.MANAGER)
+        return integration
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         integration = self.get_object()

@@ -1,0 +1,112 @@
+"""Team, TeamMembership, TeamMemberPermission: a mirror of Stack Auth's teams.
+
+Stack Auth is the source of truth; these rows are what its webhooks last told us, written
+only by `teams.services`. Nothing is ever deleted: a deleted team, a removed member and a
+revoked permission are rows marked so, which keeps a late message from bringing them back.
+Each row keeps the message that last set it (when Stack Auth created it and its Svix id),
+so an older message arriving late is not applied over a newer one (see docs/teams.md).
+"""
+
+import uuid
+
+from django.contrib.postgres.functions import RandomUUID, TransactionNow
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+def _last_event_complete(name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(last_event_at__isnull=True, last_event_id__isnull=True)
+        | Q(last_event_at__isnull=False, last_event_id__isnull=False),
+        name=name,
+    )
+
+
+class Team(models.Model):
+    """A Stack Auth team as its last webhook described it; a tombstone once deleted."""
+
+    # Stack Auth's team id; also the `owner_id` of the team's agents and the `user_id` of
+    # its subscription (docs/teams.md).
+    id = models.TextField(primary_key=True)
+    # Null until a team.created/updated arrives (a membership may come first).
+    display_name = models.TextField(null=True, blank=True)
+    profile_image_url = models.TextField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now, db_default=TransactionNow())
+    updated_at = models.DateTimeField(auto_now=True, db_default=TransactionNow())
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_event_id = models.TextField(null=True, blank=True, db_collation="C")
+
+    class Meta:
+        db_table = "teams"
+        constraints = [_last_event_complete("teams_last_event_complete")]
+
+    def __str__(self) -> str:
+        return self.display_name or self.id
+
+
+class TeamMembership(models.Model):
+    """A user's membership of a team; `is_member` false once they were removed."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
+    team = models.ForeignKey(
+        Team, on_delete=models.DO_NOTHING, db_column="team_id", related_name="memberships"
+    )
+    user_id = models.TextField()
+    is_member = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True, db_default=TransactionNow())
+    updated_at = models.DateTimeField(auto_now=True, db_default=TransactionNow())
+    last_event_at = models.DateTimeField()
+    last_event_id = models.TextField(db_collation="C")
+
+    class Meta:
+        db_table = "team_memberships"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "user_id"], name="team_memberships_team_user_key"
+            )
+        ]
+        indexes = [
+            # The teams of a caller, read on every request that lists or names an agent.
+            models.Index(
+                fields=["user_id", "team"],
+                condition=Q(is_member=True),
+                name="idx_team_memberships_member",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.team_id}"
+
+
+class TeamMemberPermission(models.Model):
+    """A team permission (Stack Auth's id) of one member; `granted` false once revoked."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
+    team = models.ForeignKey(
+        Team, on_delete=models.DO_NOTHING, db_column="team_id", related_name="permissions"
+    )
+    user_id = models.TextField()
+    permission_id = models.TextField()
+    granted = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True, db_default=TransactionNow())
+    updated_at = models.DateTimeField(auto_now=True, db_default=TransactionNow())
+    last_event_at = models.DateTimeField()
+    last_event_id = models.TextField(db_collation="C")
+
+    class Meta:
+        db_table = "team_member_permissions"
+        constraints = [
+            # Its index also serves reading one member's permissions (team_id, user_id).
+            models.UniqueConstraint(
+                fields=["team", "user_id", "permission_id"],
+                name="team_member_permissions_key",
+            ),
+            models.CheckConstraint(
+                condition=~Q(permission_id=""), name="team_member_permissions_id_not_empty"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.permission_id} of {self.user_id} in {self.team_id}"

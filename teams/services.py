@@ -1,0 +1,158 @@
+"""Writes to the team mirror, from Stack Auth's webhook messages.
+
+Each write is applied only if its message is newer than the one that last set the row,
+(`event_at`, `event_id`) compared as a pair, exactly as for the user mirror. All the writes
+about one team take its row's lock first (creating the row bare if a membership or a
+permission arrives before the team), so the messages of one team apply one at a time, and a
+deleted team (a tombstone) refuses every later message.
+"""
+
+import datetime as dt
+
+from django.db import connection, transaction
+
+NEWER = "(t.last_event_at IS NULL OR (t.last_event_at, t.last_event_id) < (%s, %s))"
+
+
+def _team_lock(team_id: str) -> bool:
+    """Create the team's row if missing and lock it; False if the team is deleted."""
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO teams (id) VALUES (%s) ON CONFLICT (id) DO NOTHING", [team_id])
+        cursor.execute("SELECT deleted_at FROM teams WHERE id = %s FOR UPDATE", [team_id])
+        (deleted_at,) = cursor.fetchone()
+    return deleted_at is None
+
+
+@transaction.atomic
+def team_sync(
+    *,
+    team_id: str,
+    display_name: str | None,
+    profile_image_url: str | None,
+    event_at: dt.datetime,
+    event_id: str,
+) -> bool:
+    """Create or update the team from a team.created/updated message; False if not applied
+    (the team is deleted, or a newer message set it)."""
+    if not _team_lock(team_id):
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE teams t SET display_name = %s, profile_image_url = %s, updated_at = now(),
+                               last_event_at = %s, last_event_id = %s
+            WHERE t.id = %s AND {NEWER}
+            """,  # noqa: S608 - a constant
+            [display_name, profile_image_url, event_at, event_id, team_id, event_at, event_id],
+        )
+        return cursor.rowcount == 1
+
+
+@transaction.atomic
+def team_delete(*, team_id: str) -> None:
+    """Mark the team deleted (for good) and end every membership of it.
+
+    Safe to repeat. The tombstone is written even for a team never seen here, so that a
+    late message cannot create it.
+    """
+    _team_lock(team_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE teams SET deleted_at = COALESCE(deleted_at, now()), updated_at = now()"
+            " WHERE id = %s",
+            [team_id],
+        )
+        cursor.execute(
+            "UPDATE team_memberships SET is_member = false, updated_at = now()"
+            " WHERE team_id = %s AND is_member",
+            [team_id],
+        )
+
+
+@transaction.atomic
+def membership_set(
+    *, team_id: str, user_id: str, is_member: bool, event_at: dt.datetime, event_id: str
+) -> bool:
+    """Apply a team_membership.created (`is_member`) or .deleted message; False if not
+    applied. A removal also revokes the member's permissions in the team as of this
+    message, so that a permission granted before it and delivered after it stays revoked."""
+    if not _team_lock(team_id):
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO team_memberships AS t (team_id, user_id, is_member, last_event_at,
+                                               last_event_id)
+            VALUES (%s, %s, %s, %s, %s)
+            ON CONFLICT (team_id, user_id) DO UPDATE
+                SET is_member = EXCLUDED.is_member, updated_at = now(),
+                    last_event_at = EXCLUDED.last_event_at, last_event_id = EXCLUDED.last_event_id
+                WHERE {NEWER}
+            RETURNING t.id
+            """,  # noqa: S608 - a constant
+            [team_id, user_id, is_member, event_at, event_id, event_at, event_id],
+        )
+        applied = cursor.fetchone() is not None
+        if applied and not is_member:
+            cursor.execute(
+                f"""
+                UPDATE team_member_permissions t SET granted = false, updated_at = now(),
+                                                     last_event_at = %s, last_event_id = %s
+                WHERE t.team_id = %s AND t.user_id = %s AND {NEWER}
+                """,  # noqa: S608 - a constant
+                [event_at, event_id, team_id, user_id, event_at, event_id],
+            )
+    return applied
+
+
+@transaction.atomic
+def permission_set(
+    *,
+    team_id: str,
+    user_id: str,
+    permission_id: str,
+    granted: bool,
+    event_at: dt.datetime,
+    event_id: str,
+) -> bool:
+    """Apply a team_permission.created (`granted`) or .deleted message; False if not applied
+    (the team is deleted, a newer message set the permission, or the member was removed by
+    a newer message)."""
+    if not _team_lock(team_id):
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT 1 FROM team_memberships t
+            WHERE t.team_id = %s AND t.user_id = %s AND NOT t.is_member AND NOT {NEWER}
+            """,  # noqa: S608 - a constant
+            [team_id, user_id, event_at, event_id],
+        )
+        if cursor.fetchone() is not None:
+            return False
+        cursor.execute(
+            f"""
+            INSERT INTO team_member_permissions AS t (team_id, user_id, permission_id, granted,
+                                                      last_event_at, last_event_id)
+            VALUES (%s, %s, %s, %s, %s, %s)
+            ON CONFLICT (team_id, user_id, permission_id) DO UPDATE
+                SET granted = EXCLUDED.granted, updated_at = now(),
+                    last_event_at = EXCLUDED.last_event_at, last_event_id = EXCLUDED.last_event_id
+                WHERE {NEWER}
+            RETURNING t.id
+            """,  # noqa: S608 - a constant
+            [team_id, user_id, permission_id, granted, event_at, event_id, event_at, event_id],
+        )
+        return cursor.fetchone() is not None
+
+
+@transaction.atomic
+def memberships_end_for_user(*, user_id: str) -> int:
+    """End every membership of a deleted user; return how many ended."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE team_memberships SET is_member = false, updated_at = now()"
+            " WHERE user_id = %s AND is_member",
+            [user_id],
+        )
+        return cursor.rowcount
