@@ -2,9 +2,10 @@
 summary across agents.
 
 Every read is a few indexed range queries over `agent_activity_days` (one row per agent, day
-and channel), `agent_activity_users` (distinct end users) and `agent_usage` (one row per
-agent and day): the cost follows the days asked for and the end users active in them,
-never the number of messages. Percentiles come from histograms summed bucket by bucket.
+and channel), `agent_activity_returns` (distinct end users: per day and channel, by the day
+each was last active before) and `agent_usage` (one row per agent and day): the cost follows
+the days asked for, never the number of messages or of end users. Percentiles come from
+histograms summed bucket by bucket.
 """
 
 import datetime as dt
@@ -159,25 +160,26 @@ WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
 """.format(counters=", ".join(COUNTERS))
 
 # Distinct end users per agent and period (weeks and months; a day's count is in its rollup
-# row), and per agent over the range: hashed DISTINCT, then a count. An end user is an
-# external_user_id on one channel of one agent (ids come from the channel).
+# row), and per agent over the range, from agent_activity_returns: an end user counts once,
+# on their first day in the period, the one whose previous active day is before it. An end
+# user is an external_user_id on one channel of one agent (ids come from the channel).
 END_USERS_BY_PERIOD_SQL = """
-SELECT agent_id, period, COUNT(*) AS end_users FROM (
-    SELECT DISTINCT agent_id, CASE %(granularity)s::text
+SELECT agent_id, period, SUM(end_users)::int AS end_users FROM (
+    SELECT agent_id, CASE %(granularity)s::text
                WHEN 'week' THEN date_trunc('week', day)::date
-               ELSE date_trunc('month', day)::date END AS period, channel, external_user_id
-    FROM agent_activity_users
+               ELSE date_trunc('month', day)::date END AS period, previous_day, end_users
+    FROM agent_activity_returns
     WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
       AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)
 ) users
+WHERE previous_day < GREATEST(period, %(start)s::date)
 GROUP BY agent_id, period
 """
 END_USERS_SQL = """
-SELECT agent_id, COUNT(*) AS end_users FROM (
-    SELECT DISTINCT agent_id, channel, external_user_id FROM agent_activity_users
-    WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
-      AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)
-) users
+SELECT agent_id, SUM(end_users)::int AS end_users FROM agent_activity_returns
+WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
+  AND previous_day < %(start)s::date
+  AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)
 GROUP BY agent_id
 """
 

@@ -1,5 +1,6 @@
 """Conversations of an agent and their messages (seed `agent_conversations`, `messages`)."""
 
+import datetime as dt
 import uuid
 
 from django.contrib.postgres.fields import ArrayField
@@ -259,6 +260,52 @@ class AgentActivityUser(models.Model):
 
     class Meta:
         db_table = "agent_activity_users"
+        indexes = [
+            # The write path looks up an end user's active days before and after a new one.
+            models.Index(
+                fields=["agent", "channel", "external_user_id", "day"],
+                name="agent_activity_users_user_days",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.external_user_id} with {self.agent_id} on {self.day}"
+
+
+# An end user never active with the agent on the channel before.
+NEVER_ACTIVE_BEFORE = dt.date(1, 1, 1)
+
+
+class AgentActivityReturn(models.Model):
+    """The end users active with an agent on one UTC day and channel, counted by the day each
+    was last active before it (`previous_day`; NEVER_ACTIVE_BEFORE for a first visit).
+
+    Distinct end users over any range [start, end] are the sum of `end_users` over the
+    range's days whose `previous_day` is before `start`: each end user counts once, on the
+    first of their days in the range. Exact, and the rows follow the days and the distinct
+    gaps between visits, not the end users.
+    """
+
+    pk = models.CompositePrimaryKey("agent_id", "day", "channel", "previous_day")
+    agent = models.ForeignKey(
+        "agents.A1Agent", on_delete=models.DO_NOTHING, db_column="agent_id", db_index=False
+    )
+    day = models.DateField()
+    channel = models.TextField(choices=Channel.choices)
+    previous_day = models.DateField()
+    end_users = models.IntegerField(default=0, db_default=0)
+
+    class Meta:
+        db_table = "agent_activity_returns"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_users__gte=0), name="agent_activity_returns_users_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(previous_day__lt=models.F("day")),
+                name="agent_activity_returns_previous_before_day",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.end_users} back on {self.day} since {self.previous_day}"

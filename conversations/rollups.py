@@ -29,7 +29,12 @@ from typing import Any
 from django.db import connection, transaction
 
 from agents.locks import agents_lock
-from conversations.models import RESPONSE_BUCKET_BOUNDS_US, RESPONSE_BUCKETS, MessageRole
+from conversations.models import (
+    NEVER_ACTIVE_BEFORE,
+    RESPONSE_BUCKET_BOUNDS_US,
+    RESPONSE_BUCKETS,
+    MessageRole,
+)
 
 ROLE_COLUMNS = {
     MessageRole.USER: "user_messages",
@@ -142,7 +147,7 @@ day_row AS (
     first_response_buckets[%(first_slot)s] = r.first_response_buckets[%(first_slot)s]
         + EXCLUDED.first_responses
 )
-SELECT id FROM m
+SELECT id, (SELECT count(*) FROM new_user) FROM m
 """
 
 # A first answer to a conversation started on an earlier day counts on the day it started
@@ -160,6 +165,63 @@ VALUES (%s, (%s::timestamptz AT TIME ZONE 'UTC')::date, %s, 1)
 ON CONFLICT (agent_id, day, channel) DO UPDATE
 SET conversations_started = r.conversations_started + 1
 """
+
+
+# An end user's first message of a day on a channel (a new agent_activity_users row) also
+# counts them in agent_activity_returns by the day they were last active before. Under a lock
+# on the end user (taken by its own statement, so this one sees what an end user's earlier
+# holder committed): their days before and after this one, then the count on this day, and
+# when a later day was counted first (its transaction committed before this one), that day
+# moves from this day's predecessor to this day.
+END_USER_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+END_USER_RETURN_SQL = """
+WITH around AS MATERIALIZED (
+    SELECT COALESCE((SELECT MAX(day) FROM agent_activity_users
+                     WHERE agent_id = %(agent)s AND channel = %(channel)s
+                       AND external_user_id = %(user)s AND day < %(day)s),
+                    %(never)s::date) AS before,
+           (SELECT MIN(day) FROM agent_activity_users
+            WHERE agent_id = %(agent)s AND channel = %(channel)s
+              AND external_user_id = %(user)s AND day > %(day)s) AS after
+),
+gone AS (
+    DELETE FROM agent_activity_returns r USING around a
+    WHERE r.agent_id = %(agent)s AND r.channel = %(channel)s AND r.day = a.after
+      AND r.previous_day = a.before AND r.end_users = 1
+),
+fewer AS (
+    UPDATE agent_activity_returns r SET end_users = r.end_users - 1 FROM around a
+    WHERE r.agent_id = %(agent)s AND r.channel = %(channel)s AND r.day = a.after
+      AND r.previous_day = a.before AND r.end_users > 1
+)
+INSERT INTO agent_activity_returns AS r (agent_id, day, channel, previous_day, end_users)
+SELECT %(agent)s, v.day, %(channel)s, v.previous_day, 1
+FROM around a,
+     LATERAL (VALUES (%(day)s::date, a.before), (a.after, %(day)s::date)) v(day, previous_day)
+WHERE v.day IS NOT NULL
+ON CONFLICT (agent_id, day, channel, previous_day) DO UPDATE SET end_users = r.end_users + 1
+"""
+
+
+def end_user_return_count(
+    *, agent_id: uuid.UUID, day: dt.date, channel: str, external_user_id: str
+) -> None:
+    """Count an end user active on a day for the first time (their row just inserted) by the
+    day they were last active before. The end user's lock is the transaction's last."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            END_USER_LOCK_SQL, [f"analytics-end-user:{agent_id}:{channel}:{external_user_id}"]
+        )
+        cursor.execute(
+            END_USER_RETURN_SQL,
+            {
+                "agent": agent_id,
+                "day": day,
+                "channel": channel,
+                "user": external_user_id,
+                "never": NEVER_ACTIVE_BEFORE,
+            },
+        )
 
 
 def message_insert_parameters(
@@ -263,6 +325,20 @@ SELECT DISTINCT %(agent)s::uuid, day, channel, external_user_id FROM rebuild_mes
 WHERE external_user_id IS NOT NULL AND day >= %(since_day)s
 """
 
+# The end users of each day from the day, by the day each was last active before (also
+# before the day the rebuild starts from, whose rows are kept).
+REBUILD_RETURNS_SQL = """
+INSERT INTO agent_activity_returns (agent_id, day, channel, previous_day, end_users)
+SELECT %(agent)s, day, channel, previous_day, COUNT(*) FROM (
+    SELECT day, channel, COALESCE(LAG(day) OVER (
+               PARTITION BY channel, external_user_id ORDER BY day), %(never)s::date)
+               AS previous_day
+    FROM agent_activity_users WHERE agent_id = %(agent)s
+) u
+WHERE day >= %(since_day)s
+GROUP BY day, channel, previous_day
+"""
+
 # Three sources of counts per (day, channel): the messages of the day, the answers given
 # that day (with their histograms, built from per-bucket counts), and the conversations
 # started that day with whether they have been answered.
@@ -343,6 +419,7 @@ def rollups_rebuild_agent(*, agent_id: uuid.UUID, since: dt.date | None = None) 
         "bounds": list(RESPONSE_BUCKET_BOUNDS_US),
         "buckets": RESPONSE_BUCKETS,
         "empty": one_hot(None),
+        "never": NEVER_ACTIVE_BEFORE,
     }
     with transaction.atomic():
         if not agents_lock([agent_id]):
@@ -353,15 +430,17 @@ def rollups_rebuild_agent(*, agent_id: uuid.UUID, since: dt.date | None = None) 
                 " AND day >= %(since_day)s",
                 parameters,
             )
-            cursor.execute(
-                "DELETE FROM agent_activity_users WHERE agent_id = %(agent)s"
-                " AND day >= %(since_day)s",
-                parameters,
-            )
+            for table in ("agent_activity_users", "agent_activity_returns"):
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE agent_id = %(agent)s"  # noqa: S608 (ours)
+                    " AND day >= %(since_day)s",
+                    parameters,
+                )
             for statement in (
                 REBUILD_MESSAGES_SQL,
                 REBUILD_CONVERSATIONS_SQL,
                 REBUILD_USERS_SQL,
+                REBUILD_RETURNS_SQL,
                 REBUILD_DAYS_SQL,
                 REBUILD_STATE_SQL,
             ):

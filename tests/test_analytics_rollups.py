@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from agents.models import A1Agent
+from analytics.selectors import analytics_report
 from conversations.models import (
     RESPONSE_BUCKETS,
     AgentActivityDay,
@@ -42,6 +43,16 @@ def users(agent: A1Agent) -> set[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT day, channel, external_user_id FROM agent_activity_users WHERE agent_id = %s",
+            [agent.pk],
+        )
+        return set(cursor.fetchall())
+
+
+def returns(agent: A1Agent) -> set[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT day, channel, previous_day, end_users FROM agent_activity_returns"
+            " WHERE agent_id = %s",
             [agent.pk],
         )
         return set(cursor.fetchall())
@@ -184,14 +195,16 @@ def test_the_rebuild_gives_the_rows_the_write_path_kept(seed: int) -> None:
     other = new_agent("other_bot", "user_2")
     generate(agent, seed)
     generate(other, seed + 10)
-    kept = (rollup(agent), users(agent), states(agent))
-    others = (rollup(other), users(other))
+    kept = (rollup(agent), users(agent), returns(agent), states(agent))
+    others = (rollup(other), users(other), returns(other))
     AgentActivityDay.objects.filter(agent=agent).update(user_messages=999)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM agent_activity_returns WHERE agent_id = %s", [agent.pk])
 
     call_command("rebuild_analytics", "--agent", str(agent.pk), stdout=StringIO())
 
-    assert (rollup(agent), users(agent), states(agent)) == kept
-    assert (rollup(other), users(other)) == others
+    assert (rollup(agent), users(agent), returns(agent), states(agent)) == kept
+    assert (rollup(other), users(other), returns(other)) == others
 
 
 def test_a_rebuild_since_a_day_keeps_the_days_before_and_agrees_after() -> None:
@@ -244,3 +257,39 @@ def test_rebuilding_again_and_again_gives_the_same_rows() -> None:
         rollups_rebuild_agent(agent_id=agent.pk)
 
     assert rollup(agent) == kept
+
+
+def distinct_users(agent: A1Agent, start: dt.date, end: dt.date, channel: str | None) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(DISTINCT (channel, external_user_id)) FROM agent_activity_users"
+            " WHERE agent_id = %s AND day BETWEEN %s AND %s AND (%s::text IS NULL OR channel = %s)",
+            [agent.pk, start, end, channel, channel],
+        )
+        (count,) = cursor.fetchone() or (0,)
+        return int(count)
+
+
+@pytest.mark.parametrize("seed", [4, 8])
+def test_distinct_end_users_of_any_range_are_the_exact_count(seed: int) -> None:
+    # Users come back after gaps and conversations write days out of order (a later day's
+    # first, then an earlier day's): every range and period counts each end user once.
+    agent = new_agent()
+    generate(agent, seed)
+    generate(agent, seed + 100)
+    assert returns(agent)
+
+    for first in range(4):
+        for last in range(first, 4):
+            start, end = DAY + dt.timedelta(days=first), DAY + dt.timedelta(days=last)
+            for channel in (None, "web"):
+                for granularity in ("day", "week", "month"):
+                    report = analytics_report(
+                        agent_ids=[agent.pk], start=start, end=end,
+                        granularity=granularity, channel=channel,
+                    )  # fmt: skip
+                    assert report.totals["end_users"] == distinct_users(agent, start, end, channel)
+                    for period in report.periods:
+                        assert period["end_users"] == distinct_users(
+                            agent, period["period_start"], period["period_end"], channel
+                        )
