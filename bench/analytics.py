@@ -42,7 +42,7 @@ MESSAGES_PER_END_USER_DAY = 10
 REQUESTS_PER_ROUND = 20
 
 # The write path's two statements as they were before the rollup, returning the columns the
-# Python around them reads (the analytics state as NULLs).
+# Python around them reads (the analytics state as NULLs, no new end user).
 ADVANCE_WITHOUT_ROLLUP_SQL = """
 UPDATE agent_conversations
 SET last_message_at = CASE WHEN status IS DISTINCT FROM 'archived'
@@ -58,7 +58,7 @@ VALUES (%(agent)s, %(conversation)s, %(role)s, %(content)s, %(metadata)s::jsonb,
         %(client_message_id)s, %(at)s)
 ON CONFLICT (conversation_id, client_message_id) WHERE client_message_id IS NOT NULL
 DO NOTHING
-RETURNING id
+RETURNING id, 0
 """
 
 # A year of rollup rows for one agent: `per_day` messages a day per channel, half of them
@@ -146,6 +146,9 @@ def write_large(agent: uuid.UUID, messages: int, pool: int) -> int:
     messages a day drawn from `pool` ids; return the end-user rows."""
     from django.db import connection
 
+    from conversations import rollups
+    from conversations.models import NEVER_ACTIVE_BEFORE
+
     start, end = _year()
     per_day = max(messages // (DAYS * len(CHANNELS)), 2)
     parameters: dict[str, Any] = {
@@ -155,6 +158,11 @@ def write_large(agent: uuid.UUID, messages: int, pool: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute(LARGE_ROLLUP_SQL, parameters)
         cursor.execute(LARGE_USERS_SQL, parameters)
+        # The end users by the day each was last active before, as the write path counts them.
+        cursor.execute(
+            rollups.REBUILD_RETURNS_SQL,
+            {"agent": agent, "never": NEVER_ACTIVE_BEFORE, "since_day": NEVER_ACTIVE_BEFORE},
+        )
         cursor.execute("SELECT count(*) FROM agent_activity_users WHERE agent_id = %s", [agent])
         (user_rows,) = cursor.fetchone() or (0,)
     return int(user_rows)
@@ -200,6 +208,7 @@ def measure_endpoint(
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE agent_activity_days")
         cursor.execute("VACUUM ANALYZE agent_activity_users")
+        cursor.execute("VACUUM ANALYZE agent_activity_returns")
     client = _superuser_client()
     start, end = _year()
     query = {"start": start.isoformat(), "end": end.isoformat(), "granularity": "day"}
