@@ -11,13 +11,13 @@ histograms summed bucket by bucket.
 import datetime as dt
 import math
 import uuid
+from array import array
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import accumulate
-from operator import add
 from typing import Any
 
 from django.db import connection
@@ -55,6 +55,20 @@ def percentiles_seconds(buckets: Sequence[int], fractions: Sequence[float]) -> l
     ]
 
 
+# A histogram packed into one integer, a 64-bit field per bucket (bucket 0 lowest): histograms
+# add up as integers, one addition per rollup row however many buckets (no bucket's count
+# comes near 2**64, so no field carries into the next).
+BUCKET_BYTES = 8
+
+
+def histogram_pack(buckets: Sequence[int]) -> int:
+    return int.from_bytes(array("Q", buckets).tobytes(), "little")
+
+
+def histogram_unpack(packed: int) -> list[int]:
+    return memoryview(packed.to_bytes(RESPONSE_BUCKETS * BUCKET_BYTES, "little")).cast("Q").tolist()
+
+
 def period_start(day: dt.date, granularity: str) -> dt.date:
     if granularity == "week":
         return day - dt.timedelta(days=day.weekday())
@@ -89,26 +103,35 @@ class Metrics:
     """One period's metrics, added up from rollup rows."""
 
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
-    response_buckets: list[int] = field(default_factory=lambda: [0] * RESPONSE_BUCKETS)
-    first_response_buckets: list[int] = field(default_factory=lambda: [0] * RESPONSE_BUCKETS)
+    # The histograms, packed (histogram_pack): a row's adds with one integer addition.
+    response_sum: int = 0
+    first_response_sum: int = 0
     end_users: int = 0
     usage: dict[str, Any] | None = None
 
+    @property
+    def response_buckets(self) -> list[int]:
+        return histogram_unpack(self.response_sum)
+
+    @property
+    def first_response_buckets(self) -> list[int]:
+        return histogram_unpack(self.first_response_sum)
+
     def add_row(self, row: dict[str, Any]) -> None:
+        counters = self.counters
         for name in COUNTERS:
-            self.counters[name] += row[name]
+            counters[name] += row[name]
         if row["responses"]:
-            self.response_buckets = list(map(add, self.response_buckets, row["response_buckets"]))
+            self.response_sum += histogram_pack(row["response_buckets"])
         if row["first_responses"]:
-            self.first_response_buckets = list(
-                map(add, self.first_response_buckets, row["first_response_buckets"])
-            )
+            self.first_response_sum += histogram_pack(row["first_response_buckets"])
 
     def merge(self, other: "Metrics") -> None:
         """Add another set of agents' metrics (whose end users are not these)."""
-        self.add_row({**other.counters, "responses": 1, "first_responses": 1,
-                      "response_buckets": other.response_buckets,
-                      "first_response_buckets": other.first_response_buckets})  # fmt: skip
+        for name in COUNTERS:
+            self.counters[name] += other.counters[name]
+        self.response_sum += other.response_sum
+        self.first_response_sum += other.first_response_sum
         self.end_users += other.end_users
         if other.usage is not None:
             self.add_usage(other.usage)

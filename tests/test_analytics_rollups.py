@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from agents.models import A1Agent
-from analytics.selectors import analytics_report
+from analytics.selectors import analytics_report, histogram_pack, histogram_unpack
 from conversations.models import (
     RESPONSE_BUCKETS,
     AgentActivityDay,
@@ -293,3 +293,15 @@ def test_distinct_end_users_of_any_range_are_the_exact_count(seed: int) -> None:
                         assert period["end_users"] == distinct_users(
                             agent, period["period_start"], period["period_end"], channel
                         )
+
+
+def test_packed_histograms_add_bucket_by_bucket() -> None:
+    rng = random.Random(9)  # noqa: S311 - test data, not secrets
+    histograms = [
+        [rng.choice([0, 1, 7, 2**31 - 1]) for _ in range(RESPONSE_BUCKETS)] for _ in range(50)
+    ]
+
+    packed = sum(histogram_pack(h) for h in histograms)
+
+    assert histogram_unpack(packed) == [sum(column) for column in zip(*histograms, strict=True)]
+    assert histogram_unpack(0) == [0] * RESPONSE_BUCKETS
