@@ -102,7 +102,8 @@ RETURNING o.status, o.at, c.agent_id, c.channel, c.external_user_id, c.started_a
 
 # The message's INSERT, with the rollup's writes as CTEs that run only if it stored a row
 # (a retried client_message_id adds nothing). A new end user of the day is counted from the
-# row its INSERT … ON CONFLICT DO NOTHING returned.
+# row its INSERT … ON CONFLICT DO NOTHING returned. A new day row's histograms are built here
+# (zeros and the message's bucket), so no 96-entry arrays are sent with every message.
 MESSAGE_INSERT_SQL = """
 WITH m AS (
     INSERT INTO messages
@@ -129,8 +130,12 @@ day_row AS (
     SELECT %(agent)s, %(day)s, %(channel)s, %(newly_active)s::int,
            (SELECT count(*) FROM new_user),
            %(user_messages)s, %(agent_messages)s, %(system_messages)s, %(tool_messages)s,
-           %(answered_today)s, %(responses)s, %(response_buckets)s::int[],
-           %(first_responses)s, %(first_response_buckets)s::int[]
+           %(answered_today)s, %(responses)s,
+           array_fill(0, ARRAY[%(response_slot)s - 1]) || %(responses)s
+               || array_fill(0, ARRAY[%(buckets)s - %(response_slot)s]),
+           %(first_responses)s,
+           array_fill(0, ARRAY[%(first_slot)s - 1]) || %(first_responses)s
+               || array_fill(0, ARRAY[%(buckets)s - %(first_slot)s])
     FROM m
     ON CONFLICT (agent_id, day, channel) DO UPDATE SET
     active_conversations = r.active_conversations + EXCLUDED.active_conversations,
@@ -246,11 +251,10 @@ def message_insert_parameters(
         "newly_active": newly_active,
         "answered_today": int(answered_day == day),
         "responses": int(bucket is not None),
-        "response_buckets": one_hot(bucket),
         "response_slot": (bucket or 0) + 1,
         "first_responses": int(first is not None),
-        "first_response_buckets": one_hot(first),
         "first_slot": (first or 0) + 1,
+        "buckets": RESPONSE_BUCKETS,
     }
     for message_role, column in ROLE_COLUMNS.items():
         parameters[column] = int(role == message_role)
