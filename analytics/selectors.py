@@ -1,9 +1,10 @@
 """Reads of the analytics rollup: an agent's metrics per day, week or month, and an owner's
 summary across agents.
 
-Every read is a few indexed range queries over `agent_activity_days` (one row per agent, day
-and channel), `agent_activity_returns` (distinct end users: per day and channel, by the day
-each was last active before) and `agent_usage` (one row per agent and day): the cost follows
+Every read is a few indexed range queries over `agent_activity_day_totals` (one row per agent
+and day; `agent_activity_days`, one per agent, day and channel, when a channel is asked
+for), `agent_activity_returns` (distinct end users: per day and channel, by the day each
+was last active before) and `agent_usage` (one row per agent and day): the cost follows
 the days asked for, never the number of messages or of end users. Percentiles come from
 histograms summed bucket by bucket.
 """
@@ -179,7 +180,14 @@ SELECT agent_id, day, {counters}, end_users, responses, first_responses,
        response_buckets, first_response_buckets
 FROM agent_activity_days
 WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
-  AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)
+  AND channel = %(channel)s::text
+""".format(counters=", ".join(COUNTERS))
+# All channels: one row per agent and day, the sum of its channels' rows.
+ROLLUP_TOTAL_ROWS_SQL = """
+SELECT agent_id, day, {counters}, end_users, responses, first_responses,
+       response_buckets, first_response_buckets
+FROM agent_activity_day_totals
+WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
 """.format(counters=", ".join(COUNTERS))
 
 # Distinct end users per agent and period (weeks and months; a day's count is in its rollup
@@ -249,12 +257,13 @@ def analytics_report(
 
     # One agent's periods add up to the agent: its rows are added once, to their period.
     agent_from_periods = per_period and len(agents) == 1
-    for row in _fetch(ROLLUP_ROWS_SQL, parameters):
+    rows_sql = ROLLUP_TOTAL_ROWS_SQL if channel is None else ROLLUP_ROWS_SQL
+    for row in _fetch(rows_sql, parameters):
         if per_period:
             period = by_period[period_start(row["day"], granularity)]
             period.add_row(row)
             if granularity == "day":
-                period.end_users += row["end_users"]  # a day's rows are one per channel
+                period.end_users += row["end_users"]  # one row per agent (and channel)
         if not agent_from_periods:
             by_agent[row["agent_id"]].add_row(row)
     if agent_from_periods:

@@ -159,10 +159,10 @@ def write_large(agent: uuid.UUID, messages: int, pool: int) -> int:
         cursor.execute(LARGE_ROLLUP_SQL, parameters)
         cursor.execute(LARGE_USERS_SQL, parameters)
         # The end users by the day each was last active before, as the write path counts them.
-        cursor.execute(
-            rollups.REBUILD_RETURNS_SQL,
-            {"agent": agent, "never": NEVER_ACTIVE_BEFORE, "since_day": NEVER_ACTIVE_BEFORE},
-        )
+        # And the days over all channels, as the write path keeps them beside the channels'.
+        since = {"agent": agent, "never": NEVER_ACTIVE_BEFORE, "since_day": NEVER_ACTIVE_BEFORE}
+        cursor.execute(rollups.REBUILD_RETURNS_SQL, since)
+        cursor.execute(rollups.REBUILD_TOTALS_SQL, since)
         cursor.execute("SELECT count(*) FROM agent_activity_users WHERE agent_id = %s", [agent])
         (user_rows,) = cursor.fetchone() or (0,)
     return int(user_rows)
@@ -209,6 +209,7 @@ def measure_endpoint(
         cursor.execute("VACUUM ANALYZE agent_activity_days")
         cursor.execute("VACUUM ANALYZE agent_activity_users")
         cursor.execute("VACUUM ANALYZE agent_activity_returns")
+        cursor.execute("VACUUM ANALYZE agent_activity_day_totals")
     client = _superuser_client()
     start, end = _year()
     query = {"start": start.isoformat(), "end": end.isoformat(), "granularity": "day"}

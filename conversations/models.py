@@ -167,20 +167,8 @@ def _empty_buckets() -> list[int]:
     return [0] * RESPONSE_BUCKETS
 
 
-class AgentActivityDay(models.Model):
-    """One agent's activity on one UTC day and channel: the analytics rollup.
-
-    Counters are added to by the message write path (conversations/rollups.py) and can be
-    recomputed from messages (`manage.py rebuild_analytics`). Histograms add bucket by bucket,
-    so any range of days merges into one exact histogram.
-    """
-
-    pk = models.CompositePrimaryKey("agent_id", "day", "channel")
-    agent = models.ForeignKey(
-        "agents.A1Agent", on_delete=models.DO_NOTHING, db_column="agent_id", db_index=False
-    )
-    day = models.DateField()
-    channel = models.TextField(choices=Channel.choices)
+class ActivityCounters(models.Model):
+    """The rollup's counters and histograms, per day and channel or per day."""
 
     conversations_started = models.IntegerField(default=0, db_default=0)
     # Of the conversations started this day, how many an agent message has answered so far.
@@ -205,6 +193,25 @@ class AgentActivityDay(models.Model):
         default=_empty_buckets,
         db_default=Value([0] * RESPONSE_BUCKETS, output_field=ArrayField(models.IntegerField())),
     )
+
+    class Meta:
+        abstract = True
+
+
+class AgentActivityDay(ActivityCounters):
+    """One agent's activity on one UTC day and channel: the analytics rollup.
+
+    Counters are added to by the message write path (conversations/rollups.py) and can be
+    recomputed from messages (`manage.py rebuild_analytics`). Histograms add bucket by bucket,
+    so any range of days merges into one exact histogram.
+    """
+
+    pk = models.CompositePrimaryKey("agent_id", "day", "channel")
+    agent = models.ForeignKey(
+        "agents.A1Agent", on_delete=models.DO_NOTHING, db_column="agent_id", db_index=False
+    )
+    day = models.DateField()
+    channel = models.TextField(choices=Channel.choices)
 
     class Meta:
         db_table = "agent_activity_days"
@@ -241,6 +248,46 @@ class AgentActivityDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent_id} {self.channel} on {self.day}"
+
+
+class AgentActivityDayTotal(ActivityCounters):
+    """One agent's activity on one UTC day over all its channels: the sum of the day's
+    `agent_activity_days` rows, kept beside them by the same statements, so a read over all
+    channels takes one row a day instead of one per channel."""
+
+    pk = models.CompositePrimaryKey("agent_id", "day")
+    agent = models.ForeignKey(
+        "agents.A1Agent", on_delete=models.DO_NOTHING, db_column="agent_id", db_index=False
+    )
+    day = models.DateField()
+
+    class Meta:
+        db_table = "agent_activity_day_totals"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    conversations_started__gte=0,
+                    conversations_answered__gte=0,
+                    active_conversations__gte=0,
+                    end_users__gte=0,
+                    user_messages__gte=0,
+                    agent_messages__gte=0,
+                    system_messages__gte=0,
+                    tool_messages__gte=0,
+                    responses__gte=0,
+                    first_responses__gte=0,
+                ),
+                name="agent_activity_day_totals_counts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(response_buckets__len=RESPONSE_BUCKETS)
+                & Q(first_response_buckets__len=RESPONSE_BUCKETS),
+                name="agent_activity_day_totals_bucket_count",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} on {self.day}"
 
 
 class AgentActivityUser(models.Model):

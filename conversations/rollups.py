@@ -100,6 +100,49 @@ RETURNING o.status, o.at, c.agent_id, c.channel, c.external_user_id, c.started_a
 """
 
 
+# The message's counts added to a rollup row: its day and channel's, or its day's over all
+# channels (agent_activity_day_totals), the same statement for both.
+def _counts_upsert(table: str, key_columns: str, key_values: str) -> str:
+    return (
+        (
+            """
+    INSERT INTO TABLE AS r (
+        KEY_COLUMNS, active_conversations, end_users,
+        user_messages, agent_messages, system_messages, tool_messages, conversations_answered,
+        responses, response_buckets, first_responses, first_response_buckets
+    )
+    SELECT KEY_VALUES, %(newly_active)s::int,
+           (SELECT count(*) FROM new_user),
+           %(user_messages)s, %(agent_messages)s, %(system_messages)s, %(tool_messages)s,
+           %(answered_today)s, %(responses)s,
+           array_fill(0, ARRAY[%(response_slot)s - 1]) || %(responses)s
+               || array_fill(0, ARRAY[%(buckets)s - %(response_slot)s]),
+           %(first_responses)s,
+           array_fill(0, ARRAY[%(first_slot)s - 1]) || %(first_responses)s
+               || array_fill(0, ARRAY[%(buckets)s - %(first_slot)s])
+    FROM m
+    ON CONFLICT (KEY_COLUMNS) DO UPDATE SET
+    active_conversations = r.active_conversations + EXCLUDED.active_conversations,
+    end_users = r.end_users + (SELECT count(*) FROM new_user),
+    user_messages = r.user_messages + EXCLUDED.user_messages,
+    agent_messages = r.agent_messages + EXCLUDED.agent_messages,
+    system_messages = r.system_messages + EXCLUDED.system_messages,
+    tool_messages = r.tool_messages + EXCLUDED.tool_messages,
+    conversations_answered = r.conversations_answered + EXCLUDED.conversations_answered,
+    responses = r.responses + EXCLUDED.responses,
+    response_buckets[%(response_slot)s] = r.response_buckets[%(response_slot)s]
+        + EXCLUDED.responses,
+    first_responses = r.first_responses + EXCLUDED.first_responses,
+    first_response_buckets[%(first_slot)s] = r.first_response_buckets[%(first_slot)s]
+        + EXCLUDED.first_responses
+"""
+        )
+        .replace("TABLE", table)
+        .replace("KEY_COLUMNS", key_columns)
+        .replace("KEY_VALUES", key_values)
+    )
+
+
 # The message's INSERT, with the rollup's writes as CTEs that run only if it stored a row
 # (a retried client_message_id adds nothing). A new end user of the day is counted from the
 # row its INSERT … ON CONFLICT DO NOTHING returned. A new day row's histograms are built here
@@ -121,54 +164,43 @@ new_user AS (
     ON CONFLICT DO NOTHING
     RETURNING 1
 ),
-day_row AS (
-    INSERT INTO agent_activity_days AS r (
-        agent_id, day, channel, active_conversations, end_users,
-        user_messages, agent_messages, system_messages, tool_messages, conversations_answered,
-        responses, response_buckets, first_responses, first_response_buckets
-    )
-    SELECT %(agent)s, %(day)s, %(channel)s, %(newly_active)s::int,
-           (SELECT count(*) FROM new_user),
-           %(user_messages)s, %(agent_messages)s, %(system_messages)s, %(tool_messages)s,
-           %(answered_today)s, %(responses)s,
-           array_fill(0, ARRAY[%(response_slot)s - 1]) || %(responses)s
-               || array_fill(0, ARRAY[%(buckets)s - %(response_slot)s]),
-           %(first_responses)s,
-           array_fill(0, ARRAY[%(first_slot)s - 1]) || %(first_responses)s
-               || array_fill(0, ARRAY[%(buckets)s - %(first_slot)s])
-    FROM m
-    ON CONFLICT (agent_id, day, channel) DO UPDATE SET
-    active_conversations = r.active_conversations + EXCLUDED.active_conversations,
-    end_users = r.end_users + (SELECT count(*) FROM new_user),
-    user_messages = r.user_messages + EXCLUDED.user_messages,
-    agent_messages = r.agent_messages + EXCLUDED.agent_messages,
-    system_messages = r.system_messages + EXCLUDED.system_messages,
-    tool_messages = r.tool_messages + EXCLUDED.tool_messages,
-    conversations_answered = r.conversations_answered + EXCLUDED.conversations_answered,
-    responses = r.responses + EXCLUDED.responses,
-    response_buckets[%(response_slot)s] = r.response_buckets[%(response_slot)s]
-        + EXCLUDED.responses,
-    first_responses = r.first_responses + EXCLUDED.first_responses,
-    first_response_buckets[%(first_slot)s] = r.first_response_buckets[%(first_slot)s]
-        + EXCLUDED.first_responses
-)
+day_row AS (DAY_ROW),
+all_channels AS (ALL_CHANNELS)
 SELECT id, (SELECT count(*) FROM new_user) FROM m
-"""
+""".replace(
+    "DAY_ROW",
+    _counts_upsert(
+        "agent_activity_days", "agent_id, day, channel", "%(agent)s, %(day)s, %(channel)s"
+    ),
+).replace(
+    "ALL_CHANNELS",
+    _counts_upsert("agent_activity_day_totals", "agent_id, day", "%(agent)s, %(day)s"),
+)
 
 # A first answer to a conversation started on an earlier day counts on the day it started
 # (another row than the message's day, so a statement of its own).
 ANSWERED_ON_START_DAY_SQL = """
-INSERT INTO agent_activity_days AS r (agent_id, day, channel, conversations_answered)
-VALUES (%s, %s, %s, 1)
-ON CONFLICT (agent_id, day, channel) DO UPDATE
-SET conversations_answered = r.conversations_answered + 1
+WITH day_row AS (
+    INSERT INTO agent_activity_days AS r (agent_id, day, channel, conversations_answered)
+    VALUES (%(agent)s, %(day)s, %(channel)s, 1)
+    ON CONFLICT (agent_id, day, channel) DO UPDATE
+    SET conversations_answered = r.conversations_answered + 1
+)
+INSERT INTO agent_activity_day_totals AS r (agent_id, day, conversations_answered)
+VALUES (%(agent)s, %(day)s, 1)
+ON CONFLICT (agent_id, day) DO UPDATE SET conversations_answered = r.conversations_answered + 1
 """
 
 CONVERSATION_STARTED_SQL = """
-INSERT INTO agent_activity_days AS r (agent_id, day, channel, conversations_started)
-VALUES (%s, (%s::timestamptz AT TIME ZONE 'UTC')::date, %s, 1)
-ON CONFLICT (agent_id, day, channel) DO UPDATE
-SET conversations_started = r.conversations_started + 1
+WITH day_row AS (
+    INSERT INTO agent_activity_days AS r (agent_id, day, channel, conversations_started)
+    VALUES (%(agent)s, (%(at)s::timestamptz AT TIME ZONE 'UTC')::date, %(channel)s, 1)
+    ON CONFLICT (agent_id, day, channel) DO UPDATE
+    SET conversations_started = r.conversations_started + 1
+)
+INSERT INTO agent_activity_day_totals AS r (agent_id, day, conversations_started)
+VALUES (%(agent)s, (%(at)s::timestamptz AT TIME ZONE 'UTC')::date, 1)
+ON CONFLICT (agent_id, day) DO UPDATE SET conversations_started = r.conversations_started + 1
 """
 
 
@@ -266,12 +298,16 @@ def conversation_started_count(
 ) -> None:
     """Count a conversation just opened on the day it started."""
     with connection.cursor() as cursor:
-        cursor.execute(CONVERSATION_STARTED_SQL, [agent_id, started_at, channel])
+        cursor.execute(
+            CONVERSATION_STARTED_SQL, {"agent": agent_id, "at": started_at, "channel": channel}
+        )
 
 
 def answered_on_start_day_count(*, agent_id: uuid.UUID, day: dt.date, channel: str) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(ANSWERED_ON_START_DAY_SQL, [agent_id, day, channel])
+        cursor.execute(
+            ANSWERED_ON_START_DAY_SQL, {"agent": agent_id, "day": day, "channel": channel}
+        )
 
 
 # --- the rebuild ---------------------------------------------------------------------------
@@ -400,6 +436,30 @@ WHERE day >= %(since_day)s
 GROUP BY day, channel
 """
 
+# A day's rows over all channels from its per-channel rows (histograms summed bucket by bucket).
+REBUILD_TOTALS_SQL = """
+INSERT INTO agent_activity_day_totals (
+    agent_id, day, conversations_started, conversations_answered, active_conversations,
+    end_users, user_messages, agent_messages, system_messages, tool_messages,
+    responses, response_buckets, first_responses, first_response_buckets
+)
+SELECT d.agent_id, d.day, SUM(conversations_started), SUM(conversations_answered),
+       SUM(active_conversations), SUM(end_users), SUM(user_messages), SUM(agent_messages),
+       SUM(system_messages), SUM(tool_messages), SUM(responses),
+       (SELECT array_agg(n ORDER BY slot) FROM (
+            SELECT u.slot, SUM(u.n)::int AS n FROM agent_activity_days x,
+                   unnest(x.response_buckets) WITH ORDINALITY AS u(n, slot)
+            WHERE x.agent_id = d.agent_id AND x.day = d.day GROUP BY u.slot) b),
+       SUM(first_responses),
+       (SELECT array_agg(n ORDER BY slot) FROM (
+            SELECT u.slot, SUM(u.n)::int AS n FROM agent_activity_days x,
+                   unnest(x.first_response_buckets) WITH ORDINALITY AS u(n, slot)
+            WHERE x.agent_id = d.agent_id AND x.day = d.day GROUP BY u.slot) b)
+FROM agent_activity_days d
+WHERE d.agent_id = %(agent)s AND d.day >= %(since_day)s
+GROUP BY d.agent_id, d.day
+"""
+
 REBUILD_STATE_SQL = """
 UPDATE agent_conversations c
 SET reply_pending_since = r.pending_since, first_response_at = r.first_response_at,
@@ -434,7 +494,9 @@ def rollups_rebuild_agent(*, agent_id: uuid.UUID, since: dt.date | None = None) 
                 " AND day >= %(since_day)s",
                 parameters,
             )
-            for table in ("agent_activity_users", "agent_activity_returns"):
+            for table in (
+                "agent_activity_day_totals", "agent_activity_users", "agent_activity_returns",
+            ):  # fmt: skip
                 cursor.execute(
                     f"DELETE FROM {table} WHERE agent_id = %(agent)s"  # noqa: S608 (ours)
                     " AND day >= %(since_day)s",
@@ -446,6 +508,7 @@ def rollups_rebuild_agent(*, agent_id: uuid.UUID, since: dt.date | None = None) 
                 REBUILD_USERS_SQL,
                 REBUILD_RETURNS_SQL,
                 REBUILD_DAYS_SQL,
+                REBUILD_TOTALS_SQL,
                 REBUILD_STATE_SQL,
             ):
                 cursor.execute(statement, parameters)

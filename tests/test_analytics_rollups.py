@@ -20,6 +20,7 @@ from analytics.selectors import analytics_report, histogram_pack, histogram_unpa
 from conversations.models import (
     RESPONSE_BUCKETS,
     AgentActivityDay,
+    AgentActivityDayTotal,
     AgentConversation,
     ConversationStatus,
 )
@@ -28,6 +29,12 @@ from conversations.services import conversation_archive, conversation_open, mess
 from tests.analytics_data import DAY, moment, new_agent, open_at, post_at
 
 pytestmark = pytest.mark.django_db
+
+COUNTED = (
+    "conversations_started", "conversations_answered", "active_conversations", "end_users",
+    "user_messages", "agent_messages", "system_messages", "tool_messages", "responses",
+    "first_responses",
+)  # fmt: skip
 
 
 def rollup(agent: A1Agent) -> dict[tuple[dt.date, str], dict[str, Any]]:
@@ -46,6 +53,30 @@ def users(agent: A1Agent) -> set[tuple[Any, ...]]:
             [agent.pk],
         )
         return set(cursor.fetchall())
+
+
+def totals(agent: A1Agent) -> dict[dt.date, dict[str, Any]]:
+    return {
+        row["day"]: dict(row)
+        for row in AgentActivityDayTotal.objects.filter(agent=agent).values().order_by("day")
+        if any(value for key, value in row.items() if isinstance(value, int))
+    }
+
+
+def summed_days(agent: A1Agent) -> dict[dt.date, dict[str, Any]]:
+    """The agent's per-channel rows added up per day, as agent_activity_day_totals keeps them."""
+    days: dict[dt.date, dict[str, Any]] = {}
+    for (day, _), row in rollup(agent).items():
+        total = days.setdefault(
+            day, {"agent_id": agent.pk, "day": day, **dict.fromkeys(COUNTED, 0),
+                  "response_buckets": [0] * RESPONSE_BUCKETS,
+                  "first_response_buckets": [0] * RESPONSE_BUCKETS},
+        )  # fmt: skip
+        for name in COUNTED:
+            total[name] += row[name]
+        for name in ("response_buckets", "first_response_buckets"):
+            total[name] = [a + b for a, b in zip(total[name], row[name], strict=True)]
+    return days
 
 
 def returns(agent: A1Agent) -> set[tuple[Any, ...]]:
@@ -195,16 +226,18 @@ def test_the_rebuild_gives_the_rows_the_write_path_kept(seed: int) -> None:
     other = new_agent("other_bot", "user_2")
     generate(agent, seed)
     generate(other, seed + 10)
-    kept = (rollup(agent), users(agent), returns(agent), states(agent))
-    others = (rollup(other), users(other), returns(other))
+    kept = (rollup(agent), totals(agent), users(agent), returns(agent), states(agent))
+    others = (rollup(other), totals(other), users(other), returns(other))
+    assert totals(agent) == summed_days(agent)
     AgentActivityDay.objects.filter(agent=agent).update(user_messages=999)
+    AgentActivityDayTotal.objects.filter(agent=agent).update(agent_messages=999)
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM agent_activity_returns WHERE agent_id = %s", [agent.pk])
 
     call_command("rebuild_analytics", "--agent", str(agent.pk), stdout=StringIO())
 
-    assert (rollup(agent), users(agent), returns(agent), states(agent)) == kept
-    assert (rollup(other), users(other), returns(other)) == others
+    assert (rollup(agent), totals(agent), users(agent), returns(agent), states(agent)) == kept
+    assert (rollup(other), totals(other), users(other), returns(other)) == others
 
 
 def test_a_rebuild_since_a_day_keeps_the_days_before_and_agrees_after() -> None:
