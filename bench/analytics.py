@@ -2,7 +2,7 @@
 the rollup.
 
     .venv/bin/python bench/analytics.py [--large-messages 1000000] [--small-messages 1000]
-        [--write-messages 300] [--rounds 5]
+        [--write-messages 300] [--rounds 5] [--pools 50000,40]
 
 On its own database (BENCH_DATABASE_URL, default `a1zap_bench`, created and migrated if
 missing). `bench/run.py` runs the same rows (`rows()`) after the Celery row.
@@ -160,7 +160,11 @@ def write_large(agent: uuid.UUID, messages: int, pool: int) -> int:
         cursor.execute(LARGE_USERS_SQL, parameters)
         # The end users by the day each was last active before, as the write path counts them.
         # And the days over all channels, as the write path keeps them beside the channels'.
-        since = {"agent": agent, "never": NEVER_ACTIVE_BEFORE, "since_day": NEVER_ACTIVE_BEFORE}
+        since: dict[str, Any] = {
+            "agent": agent,
+            "never": NEVER_ACTIVE_BEFORE,
+            "since_day": NEVER_ACTIVE_BEFORE,
+        }
         cursor.execute(rollups.REBUILD_RETURNS_SQL, since)
         cursor.execute(rollups.REBUILD_TOTALS_SQL, since)
         cursor.execute("SELECT count(*) FROM agent_activity_users WHERE agent_id = %s", [agent])
@@ -291,10 +295,15 @@ def measure_write_path(messages: int = 300, rounds: int = 5) -> WriteResult:
 
 
 def rows(
-    *, large_messages: int, small_messages: int, write_messages: int, rounds: int
+    *,
+    large_messages: int,
+    small_messages: int,
+    write_messages: int,
+    rounds: int,
+    pools: tuple[int, ...] = (50_000, 40),
 ) -> list[tuple[str, str, str, str, str]]:
     """The table's rows: (measurement, size, result, floor, ratio)."""
-    endpoints = measure_endpoint(large_messages, small_messages, rounds)
+    endpoints = measure_endpoint(large_messages, small_messages, rounds, pools)
     write = measure_write_path(write_messages, rounds)
     table = [
         (
@@ -325,6 +334,12 @@ def main() -> None:
     parser.add_argument("--small-messages", type=int, default=1_000)
     parser.add_argument("--write-messages", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--pools",
+        default="50000,40",
+        help="end-user id pools of the large agents, comma-separated (50000,40); a pool of "
+        "3000 makes end users come back after varied gaps",
+    )
     parser.add_argument("--no-migrate", action="store_true")
     arguments = parser.parse_args()
     if not arguments.no_migrate:
@@ -335,6 +350,7 @@ def main() -> None:
         small_messages=arguments.small_messages,
         write_messages=arguments.write_messages,
         rounds=arguments.rounds,
+        pools=tuple(int(pool) for pool in arguments.pools.split(",")),
     )
     print("| measurement | size | result | floor (same run) | result / floor |")
     print("| --- | --- | --- | --- | ---: |")
