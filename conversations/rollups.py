@@ -1,10 +1,14 @@
 """The analytics rollup: each message adds to its agent's day, in the message's transaction.
 
-`agent_activity_days` holds one row per (agent, UTC day, channel); `agent_activity_users`
-one row per end user active that day. The message write path (conversations/services.py)
-calls `message_delta` with what the conversation's row said before the message (read and
-moved under the row's lock, in the UPDATE the path already makes), and the INSERT of the
-message carries the rollup's upserts as CTEs: no extra round trip. `rollups_rebuild`
+`agent_activity_days` holds one row per (agent, UTC day, channel) and
+`agent_activity_day_totals` the same summed over the day's channels; `agent_activity_users`
+one row per end user active that day, and `agent_activity_returns` those end users counted
+by the day each was last active before (distinct end users of any range without counting
+them one by one). The message write path (conversations/services.py) calls
+`message_insert_parameters` with what the conversation's row said before the message (read
+and moved under the row's lock, in the UPDATE the path already makes), and the INSERT of the
+message carries the rollup's upserts as CTEs: no extra round trip, but for an end user's
+first message of a day (`end_user_return_count`). `rollups_rebuild`
 recomputes the same rows from the messages with set-based SQL; the two agree (a test
 compares them on generated data).
 
