@@ -1,22 +1,24 @@
 """Reads of the analytics rollup: an agent's metrics per day, week or month, and an owner's
 summary across agents.
 
-Every read is a few indexed range queries over `agent_activity_days` (one row per agent, day
-and channel), `agent_activity_users` (distinct end users) and `agent_usage` (one row per
-agent and day): the cost follows the days asked for and the end users active in them,
-never the number of messages. Percentiles come from histograms summed bucket by bucket.
+Every read is a few indexed range queries over `agent_activity_day_totals` (one row per agent
+and day; `agent_activity_days`, one per agent, day and channel, when a channel is asked
+for), `agent_activity_returns` (distinct end users: per day and channel, by the day each
+was last active before) and `agent_usage` (one row per agent and day): the cost follows
+the days asked for, never the number of messages or of end users. Percentiles come from
+histograms summed bucket by bucket.
 """
 
 import datetime as dt
 import math
 import uuid
+from array import array
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import accumulate
-from operator import add
 from typing import Any
 
 from django.db import connection
@@ -54,6 +56,20 @@ def percentiles_seconds(buckets: Sequence[int], fractions: Sequence[float]) -> l
     ]
 
 
+# A histogram packed into one integer, a 64-bit field per bucket (bucket 0 lowest): histograms
+# add up as integers, one addition per rollup row however many buckets (no bucket's count
+# comes near 2**64, so no field carries into the next).
+BUCKET_BYTES = 8
+
+
+def histogram_pack(buckets: Sequence[int]) -> int:
+    return int.from_bytes(array("Q", buckets).tobytes(), "little")
+
+
+def histogram_unpack(packed: int) -> list[int]:
+    return memoryview(packed.to_bytes(RESPONSE_BUCKETS * BUCKET_BYTES, "little")).cast("Q").tolist()
+
+
 def period_start(day: dt.date, granularity: str) -> dt.date:
     if granularity == "week":
         return day - dt.timedelta(days=day.weekday())
@@ -88,26 +104,35 @@ class Metrics:
     """One period's metrics, added up from rollup rows."""
 
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
-    response_buckets: list[int] = field(default_factory=lambda: [0] * RESPONSE_BUCKETS)
-    first_response_buckets: list[int] = field(default_factory=lambda: [0] * RESPONSE_BUCKETS)
+    # The histograms, packed (histogram_pack): a row's adds with one integer addition.
+    response_sum: int = 0
+    first_response_sum: int = 0
     end_users: int = 0
     usage: dict[str, Any] | None = None
 
+    @property
+    def response_buckets(self) -> list[int]:
+        return histogram_unpack(self.response_sum)
+
+    @property
+    def first_response_buckets(self) -> list[int]:
+        return histogram_unpack(self.first_response_sum)
+
     def add_row(self, row: dict[str, Any]) -> None:
+        counters = self.counters
         for name in COUNTERS:
-            self.counters[name] += row[name]
+            counters[name] += row[name]
         if row["responses"]:
-            self.response_buckets = list(map(add, self.response_buckets, row["response_buckets"]))
+            self.response_sum += histogram_pack(row["response_buckets"])
         if row["first_responses"]:
-            self.first_response_buckets = list(
-                map(add, self.first_response_buckets, row["first_response_buckets"])
-            )
+            self.first_response_sum += histogram_pack(row["first_response_buckets"])
 
     def merge(self, other: "Metrics") -> None:
         """Add another set of agents' metrics (whose end users are not these)."""
-        self.add_row({**other.counters, "responses": 1, "first_responses": 1,
-                      "response_buckets": other.response_buckets,
-                      "first_response_buckets": other.first_response_buckets})  # fmt: skip
+        for name in COUNTERS:
+            self.counters[name] += other.counters[name]
+        self.response_sum += other.response_sum
+        self.first_response_sum += other.first_response_sum
         self.end_users += other.end_users
         if other.usage is not None:
             self.add_usage(other.usage)
@@ -155,29 +180,37 @@ SELECT agent_id, day, {counters}, end_users, responses, first_responses,
        response_buckets, first_response_buckets
 FROM agent_activity_days
 WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
-  AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)
+  AND channel = %(channel)s::text
+""".format(counters=", ".join(COUNTERS))
+# All channels: one row per agent and day, the sum of its channels' rows.
+ROLLUP_TOTAL_ROWS_SQL = """
+SELECT agent_id, day, {counters}, end_users, responses, first_responses,
+       response_buckets, first_response_buckets
+FROM agent_activity_day_totals
+WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
 """.format(counters=", ".join(COUNTERS))
 
 # Distinct end users per agent and period (weeks and months; a day's count is in its rollup
-# row), and per agent over the range: hashed DISTINCT, then a count. An end user is an
-# external_user_id on one channel of one agent (ids come from the channel).
+# row), and per agent over the range, from agent_activity_returns: an end user counts once,
+# on their first day in the period, the one whose previous active day is before it. An end
+# user is an external_user_id on one channel of one agent (ids come from the channel).
 END_USERS_BY_PERIOD_SQL = """
-SELECT agent_id, period, COUNT(*) AS end_users FROM (
-    SELECT DISTINCT agent_id, CASE %(granularity)s::text
+SELECT agent_id, period, SUM(end_users)::int AS end_users FROM (
+    SELECT agent_id, CASE %(granularity)s::text
                WHEN 'week' THEN date_trunc('week', day)::date
-               ELSE date_trunc('month', day)::date END AS period, channel, external_user_id
-    FROM agent_activity_users
+               ELSE date_trunc('month', day)::date END AS period, previous_day, end_users
+    FROM agent_activity_returns
     WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
       AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)
 ) users
+WHERE previous_day < GREATEST(period, %(start)s::date)
 GROUP BY agent_id, period
 """
 END_USERS_SQL = """
-SELECT agent_id, COUNT(*) AS end_users FROM (
-    SELECT DISTINCT agent_id, channel, external_user_id FROM agent_activity_users
-    WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
-      AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)
-) users
+SELECT agent_id, SUM(end_users)::int AS end_users FROM agent_activity_returns
+WHERE agent_id = ANY(%(agents)s) AND day BETWEEN %(start)s AND %(end)s
+  AND previous_day < %(start)s::date
+  AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)
 GROUP BY agent_id
 """
 
@@ -224,12 +257,13 @@ def analytics_report(
 
     # One agent's periods add up to the agent: its rows are added once, to their period.
     agent_from_periods = per_period and len(agents) == 1
-    for row in _fetch(ROLLUP_ROWS_SQL, parameters):
+    rows_sql = ROLLUP_TOTAL_ROWS_SQL if channel is None else ROLLUP_ROWS_SQL
+    for row in _fetch(rows_sql, parameters):
         if per_period:
             period = by_period[period_start(row["day"], granularity)]
             period.add_row(row)
             if granularity == "day":
-                period.end_users += row["end_users"]  # a day's rows are one per channel
+                period.end_users += row["end_users"]  # one row per agent (and channel)
         if not agent_from_periods:
             by_agent[row["agent_id"]].add_row(row)
     if agent_from_periods:

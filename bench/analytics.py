@@ -2,7 +2,7 @@
 the rollup.
 
     .venv/bin/python bench/analytics.py [--large-messages 1000000] [--small-messages 1000]
-        [--write-messages 300] [--rounds 5]
+        [--write-messages 300] [--rounds 5] [--pools 50000,40]
 
 On its own database (BENCH_DATABASE_URL, default `a1zap_bench`, created and migrated if
 missing). `bench/run.py` runs the same rows (`rows()`) after the Celery row.
@@ -42,7 +42,7 @@ MESSAGES_PER_END_USER_DAY = 10
 REQUESTS_PER_ROUND = 20
 
 # The write path's two statements as they were before the rollup, returning the columns the
-# Python around them reads (the analytics state as NULLs).
+# Python around them reads (the analytics state as NULLs, no new end user).
 ADVANCE_WITHOUT_ROLLUP_SQL = """
 UPDATE agent_conversations
 SET last_message_at = CASE WHEN status IS DISTINCT FROM 'archived'
@@ -58,7 +58,7 @@ VALUES (%(agent)s, %(conversation)s, %(role)s, %(content)s, %(metadata)s::jsonb,
         %(client_message_id)s, %(at)s)
 ON CONFLICT (conversation_id, client_message_id) WHERE client_message_id IS NOT NULL
 DO NOTHING
-RETURNING id
+RETURNING id, 0
 """
 
 # A year of rollup rows for one agent: `per_day` messages a day per channel, half of them
@@ -146,6 +146,9 @@ def write_large(agent: uuid.UUID, messages: int, pool: int) -> int:
     messages a day drawn from `pool` ids; return the end-user rows."""
     from django.db import connection
 
+    from conversations import rollups
+    from conversations.models import NEVER_ACTIVE_BEFORE
+
     start, end = _year()
     per_day = max(messages // (DAYS * len(CHANNELS)), 2)
     parameters: dict[str, Any] = {
@@ -155,6 +158,15 @@ def write_large(agent: uuid.UUID, messages: int, pool: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute(LARGE_ROLLUP_SQL, parameters)
         cursor.execute(LARGE_USERS_SQL, parameters)
+        # The end users by the day each was last active before, as the write path counts them.
+        # And the days over all channels, as the write path keeps them beside the channels'.
+        since: dict[str, Any] = {
+            "agent": agent,
+            "never": NEVER_ACTIVE_BEFORE,
+            "since_day": NEVER_ACTIVE_BEFORE,
+        }
+        cursor.execute(rollups.REBUILD_RETURNS_SQL, since)
+        cursor.execute(rollups.REBUILD_TOTALS_SQL, since)
         cursor.execute("SELECT count(*) FROM agent_activity_users WHERE agent_id = %s", [agent])
         (user_rows,) = cursor.fetchone() or (0,)
     return int(user_rows)
@@ -200,6 +212,8 @@ def measure_endpoint(
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE agent_activity_days")
         cursor.execute("VACUUM ANALYZE agent_activity_users")
+        cursor.execute("VACUUM ANALYZE agent_activity_returns")
+        cursor.execute("VACUUM ANALYZE agent_activity_day_totals")
     client = _superuser_client()
     start, end = _year()
     query = {"start": start.isoformat(), "end": end.isoformat(), "granularity": "day"}
@@ -281,10 +295,15 @@ def measure_write_path(messages: int = 300, rounds: int = 5) -> WriteResult:
 
 
 def rows(
-    *, large_messages: int, small_messages: int, write_messages: int, rounds: int
+    *,
+    large_messages: int,
+    small_messages: int,
+    write_messages: int,
+    rounds: int,
+    pools: tuple[int, ...] = (50_000, 40),
 ) -> list[tuple[str, str, str, str, str]]:
     """The table's rows: (measurement, size, result, floor, ratio)."""
-    endpoints = measure_endpoint(large_messages, small_messages, rounds)
+    endpoints = measure_endpoint(large_messages, small_messages, rounds, pools)
     write = measure_write_path(write_messages, rounds)
     table = [
         (
@@ -315,6 +334,12 @@ def main() -> None:
     parser.add_argument("--small-messages", type=int, default=1_000)
     parser.add_argument("--write-messages", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--pools",
+        default="50000,40",
+        help="end-user id pools of the large agents, comma-separated (50000,40); a pool of "
+        "3000 makes end users come back after varied gaps",
+    )
     parser.add_argument("--no-migrate", action="store_true")
     arguments = parser.parse_args()
     if not arguments.no_migrate:
@@ -325,6 +350,7 @@ def main() -> None:
         small_messages=arguments.small_messages,
         write_messages=arguments.write_messages,
         rounds=arguments.rounds,
+        pools=tuple(int(pool) for pool in arguments.pools.split(",")),
     )
     print("| measurement | size | result | floor (same run) | result / floor |")
     print("| --- | --- | --- | --- | ---: |")

@@ -19,6 +19,7 @@ DEMO_TABLES = (
     "stack_users", "user_subscriptions", "apps", "a1_agents", "agent_usage", "usage_event_ids",
     "user_monthly_usage", "agent_conversations", "messages", "billing_events",
     "agent_integrations", "agent_activity_days", "agent_activity_users",
+    "agent_activity_day_totals", "agent_activity_returns",
 )  # fmt: skip
 LONG_CONVERSATION_MESSAGES = 200
 

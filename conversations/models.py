@@ -1,5 +1,6 @@
 """Conversations of an agent and their messages (seed `agent_conversations`, `messages`)."""
 
+import datetime as dt
 import uuid
 
 from django.contrib.postgres.fields import ArrayField
@@ -166,20 +167,8 @@ def _empty_buckets() -> list[int]:
     return [0] * RESPONSE_BUCKETS
 
 
-class AgentActivityDay(models.Model):
-    """One agent's activity on one UTC day and channel: the analytics rollup.
-
-    Counters are added to by the message write path (conversations/rollups.py) and can be
-    recomputed from messages (`manage.py rebuild_analytics`). Histograms add bucket by bucket,
-    so any range of days merges into one exact histogram.
-    """
-
-    pk = models.CompositePrimaryKey("agent_id", "day", "channel")
-    agent = models.ForeignKey(
-        "agents.A1Agent", on_delete=models.DO_NOTHING, db_column="agent_id", db_index=False
-    )
-    day = models.DateField()
-    channel = models.TextField(choices=Channel.choices)
+class ActivityCounters(models.Model):
+    """The rollup's counters and histograms, per day and channel or per day."""
 
     conversations_started = models.IntegerField(default=0, db_default=0)
     # Of the conversations started this day, how many an agent message has answered so far.
@@ -204,6 +193,25 @@ class AgentActivityDay(models.Model):
         default=_empty_buckets,
         db_default=Value([0] * RESPONSE_BUCKETS, output_field=ArrayField(models.IntegerField())),
     )
+
+    class Meta:
+        abstract = True
+
+
+class AgentActivityDay(ActivityCounters):
+    """One agent's activity on one UTC day and channel: the analytics rollup.
+
+    Counters are added to by the message write path (conversations/rollups.py) and can be
+    recomputed from messages (`manage.py rebuild_analytics`). Histograms add bucket by bucket,
+    so any range of days merges into one exact histogram.
+    """
+
+    pk = models.CompositePrimaryKey("agent_id", "day", "channel")
+    agent = models.ForeignKey(
+        "agents.A1Agent", on_delete=models.DO_NOTHING, db_column="agent_id", db_index=False
+    )
+    day = models.DateField()
+    channel = models.TextField(choices=Channel.choices)
 
     class Meta:
         db_table = "agent_activity_days"
@@ -242,6 +250,46 @@ class AgentActivityDay(models.Model):
         return f"{self.agent_id} {self.channel} on {self.day}"
 
 
+class AgentActivityDayTotal(ActivityCounters):
+    """One agent's activity on one UTC day over all its channels: the sum of the day's
+    `agent_activity_days` rows, kept beside them by the same statements, so a read over all
+    channels takes one row a day instead of one per channel."""
+
+    pk = models.CompositePrimaryKey("agent_id", "day")
+    agent = models.ForeignKey(
+        "agents.A1Agent", on_delete=models.DO_NOTHING, db_column="agent_id", db_index=False
+    )
+    day = models.DateField()
+
+    class Meta:
+        db_table = "agent_activity_day_totals"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    conversations_started__gte=0,
+                    conversations_answered__gte=0,
+                    active_conversations__gte=0,
+                    end_users__gte=0,
+                    user_messages__gte=0,
+                    agent_messages__gte=0,
+                    system_messages__gte=0,
+                    tool_messages__gte=0,
+                    responses__gte=0,
+                    first_responses__gte=0,
+                ),
+                name="agent_activity_day_totals_counts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(response_buckets__len=RESPONSE_BUCKETS)
+                & Q(first_response_buckets__len=RESPONSE_BUCKETS),
+                name="agent_activity_day_totals_bucket_count",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} on {self.day}"
+
+
 class AgentActivityUser(models.Model):
     """An end user (`external_user_id`) active with an agent on one UTC day and channel.
 
@@ -259,6 +307,52 @@ class AgentActivityUser(models.Model):
 
     class Meta:
         db_table = "agent_activity_users"
+        indexes = [
+            # The write path looks up an end user's active days before and after a new one.
+            models.Index(
+                fields=["agent", "channel", "external_user_id", "day"],
+                name="agent_activity_users_user_days",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.external_user_id} with {self.agent_id} on {self.day}"
+
+
+# An end user never active with the agent on the channel before.
+NEVER_ACTIVE_BEFORE = dt.date(1, 1, 1)
+
+
+class AgentActivityReturn(models.Model):
+    """The end users active with an agent on one UTC day and channel, counted by the day each
+    was last active before it (`previous_day`; NEVER_ACTIVE_BEFORE for a first visit).
+
+    Distinct end users over any range [start, end] are the sum of `end_users` over the
+    range's days whose `previous_day` is before `start`: each end user counts once, on the
+    first of their days in the range. Exact, and the rows follow the days and the distinct
+    gaps between visits, not the end users.
+    """
+
+    pk = models.CompositePrimaryKey("agent_id", "day", "channel", "previous_day")
+    agent = models.ForeignKey(
+        "agents.A1Agent", on_delete=models.DO_NOTHING, db_column="agent_id", db_index=False
+    )
+    day = models.DateField()
+    channel = models.TextField(choices=Channel.choices)
+    previous_day = models.DateField()
+    end_users = models.IntegerField(default=0, db_default=0)
+
+    class Meta:
+        db_table = "agent_activity_returns"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_users__gte=0), name="agent_activity_returns_users_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(previous_day__lt=models.F("day")),
+                name="agent_activity_returns_previous_before_day",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.end_users} back on {self.day} since {self.previous_day}"

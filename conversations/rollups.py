@@ -1,10 +1,14 @@
 """The analytics rollup: each message adds to its agent's day, in the message's transaction.
 
-`agent_activity_days` holds one row per (agent, UTC day, channel); `agent_activity_users`
-one row per end user active that day. The message write path (conversations/services.py)
-calls `message_delta` with what the conversation's row said before the message (read and
-moved under the row's lock, in the UPDATE the path already makes), and the INSERT of the
-message carries the rollup's upserts as CTEs: no extra round trip. `rollups_rebuild`
+`agent_activity_days` holds one row per (agent, UTC day, channel) and
+`agent_activity_day_totals` the same summed over the day's channels; `agent_activity_users`
+one row per end user active that day, and `agent_activity_returns` those end users counted
+by the day each was last active before (distinct end users of any range without counting
+them one by one). The message write path (conversations/services.py) calls
+`message_insert_parameters` with what the conversation's row said before the message (read
+and moved under the row's lock, in the UPDATE the path already makes), and the INSERT of the
+message carries the rollup's upserts as CTEs: no extra round trip, but for an end user's
+first message of a day (`end_user_return_count`). `rollups_rebuild`
 recomputes the same rows from the messages with set-based SQL; the two agree (a test
 compares them on generated data).
 
@@ -29,7 +33,12 @@ from typing import Any
 from django.db import connection, transaction
 
 from agents.locks import agents_lock
-from conversations.models import RESPONSE_BUCKET_BOUNDS_US, RESPONSE_BUCKETS, MessageRole
+from conversations.models import (
+    NEVER_ACTIVE_BEFORE,
+    RESPONSE_BUCKET_BOUNDS_US,
+    RESPONSE_BUCKETS,
+    MessageRole,
+)
 
 ROLE_COLUMNS = {
     MessageRole.USER: "user_messages",
@@ -95,9 +104,53 @@ RETURNING o.status, o.at, c.agent_id, c.channel, c.external_user_id, c.started_a
 """
 
 
+# The message's counts added to a rollup row: its day and channel's, or its day's over all
+# channels (agent_activity_day_totals), the same statement for both.
+def _counts_upsert(table: str, key_columns: str, key_values: str) -> str:
+    return (
+        (
+            """
+    INSERT INTO TABLE AS r (
+        KEY_COLUMNS, active_conversations, end_users,
+        user_messages, agent_messages, system_messages, tool_messages, conversations_answered,
+        responses, response_buckets, first_responses, first_response_buckets
+    )
+    SELECT KEY_VALUES, %(newly_active)s::int,
+           (SELECT count(*) FROM new_user),
+           %(user_messages)s, %(agent_messages)s, %(system_messages)s, %(tool_messages)s,
+           %(answered_today)s, %(responses)s,
+           array_fill(0, ARRAY[%(response_slot)s - 1]) || %(responses)s
+               || array_fill(0, ARRAY[%(buckets)s - %(response_slot)s]),
+           %(first_responses)s,
+           array_fill(0, ARRAY[%(first_slot)s - 1]) || %(first_responses)s
+               || array_fill(0, ARRAY[%(buckets)s - %(first_slot)s])
+    FROM m
+    ON CONFLICT (KEY_COLUMNS) DO UPDATE SET
+    active_conversations = r.active_conversations + EXCLUDED.active_conversations,
+    end_users = r.end_users + (SELECT count(*) FROM new_user),
+    user_messages = r.user_messages + EXCLUDED.user_messages,
+    agent_messages = r.agent_messages + EXCLUDED.agent_messages,
+    system_messages = r.system_messages + EXCLUDED.system_messages,
+    tool_messages = r.tool_messages + EXCLUDED.tool_messages,
+    conversations_answered = r.conversations_answered + EXCLUDED.conversations_answered,
+    responses = r.responses + EXCLUDED.responses,
+    response_buckets[%(response_slot)s] = r.response_buckets[%(response_slot)s]
+        + EXCLUDED.responses,
+    first_responses = r.first_responses + EXCLUDED.first_responses,
+    first_response_buckets[%(first_slot)s] = r.first_response_buckets[%(first_slot)s]
+        + EXCLUDED.first_responses
+"""
+        )
+        .replace("TABLE", table)
+        .replace("KEY_COLUMNS", key_columns)
+        .replace("KEY_VALUES", key_values)
+    )
+
+
 # The message's INSERT, with the rollup's writes as CTEs that run only if it stored a row
 # (a retried client_message_id adds nothing). A new end user of the day is counted from the
-# row its INSERT … ON CONFLICT DO NOTHING returned.
+# row its INSERT … ON CONFLICT DO NOTHING returned. A new day row's histograms are built here
+# (zeros and the message's bucket), so no 96-entry arrays are sent with every message.
 MESSAGE_INSERT_SQL = """
 WITH m AS (
     INSERT INTO messages
@@ -115,51 +168,101 @@ new_user AS (
     ON CONFLICT DO NOTHING
     RETURNING 1
 ),
-day_row AS (
-    INSERT INTO agent_activity_days AS r (
-        agent_id, day, channel, active_conversations, end_users,
-        user_messages, agent_messages, system_messages, tool_messages, conversations_answered,
-        responses, response_buckets, first_responses, first_response_buckets
-    )
-    SELECT %(agent)s, %(day)s, %(channel)s, %(newly_active)s::int,
-           (SELECT count(*) FROM new_user),
-           %(user_messages)s, %(agent_messages)s, %(system_messages)s, %(tool_messages)s,
-           %(answered_today)s, %(responses)s, %(response_buckets)s::int[],
-           %(first_responses)s, %(first_response_buckets)s::int[]
-    FROM m
-    ON CONFLICT (agent_id, day, channel) DO UPDATE SET
-    active_conversations = r.active_conversations + EXCLUDED.active_conversations,
-    end_users = r.end_users + (SELECT count(*) FROM new_user),
-    user_messages = r.user_messages + EXCLUDED.user_messages,
-    agent_messages = r.agent_messages + EXCLUDED.agent_messages,
-    system_messages = r.system_messages + EXCLUDED.system_messages,
-    tool_messages = r.tool_messages + EXCLUDED.tool_messages,
-    conversations_answered = r.conversations_answered + EXCLUDED.conversations_answered,
-    responses = r.responses + EXCLUDED.responses,
-    response_buckets[%(response_slot)s] = r.response_buckets[%(response_slot)s]
-        + EXCLUDED.responses,
-    first_responses = r.first_responses + EXCLUDED.first_responses,
-    first_response_buckets[%(first_slot)s] = r.first_response_buckets[%(first_slot)s]
-        + EXCLUDED.first_responses
+day_row AS (DAY_ROW),
+all_channels AS (ALL_CHANNELS)
+SELECT id, (SELECT count(*) FROM new_user) FROM m
+""".replace(
+    "DAY_ROW",
+    _counts_upsert(
+        "agent_activity_days", "agent_id, day, channel", "%(agent)s, %(day)s, %(channel)s"
+    ),
+).replace(
+    "ALL_CHANNELS",
+    _counts_upsert("agent_activity_day_totals", "agent_id, day", "%(agent)s, %(day)s"),
 )
-SELECT id FROM m
-"""
 
 # A first answer to a conversation started on an earlier day counts on the day it started
 # (another row than the message's day, so a statement of its own).
 ANSWERED_ON_START_DAY_SQL = """
-INSERT INTO agent_activity_days AS r (agent_id, day, channel, conversations_answered)
-VALUES (%s, %s, %s, 1)
-ON CONFLICT (agent_id, day, channel) DO UPDATE
-SET conversations_answered = r.conversations_answered + 1
+WITH day_row AS (
+    INSERT INTO agent_activity_days AS r (agent_id, day, channel, conversations_answered)
+    VALUES (%(agent)s, %(day)s, %(channel)s, 1)
+    ON CONFLICT (agent_id, day, channel) DO UPDATE
+    SET conversations_answered = r.conversations_answered + 1
+)
+INSERT INTO agent_activity_day_totals AS r (agent_id, day, conversations_answered)
+VALUES (%(agent)s, %(day)s, 1)
+ON CONFLICT (agent_id, day) DO UPDATE SET conversations_answered = r.conversations_answered + 1
 """
 
 CONVERSATION_STARTED_SQL = """
-INSERT INTO agent_activity_days AS r (agent_id, day, channel, conversations_started)
-VALUES (%s, (%s::timestamptz AT TIME ZONE 'UTC')::date, %s, 1)
-ON CONFLICT (agent_id, day, channel) DO UPDATE
-SET conversations_started = r.conversations_started + 1
+WITH day_row AS (
+    INSERT INTO agent_activity_days AS r (agent_id, day, channel, conversations_started)
+    VALUES (%(agent)s, (%(at)s::timestamptz AT TIME ZONE 'UTC')::date, %(channel)s, 1)
+    ON CONFLICT (agent_id, day, channel) DO UPDATE
+    SET conversations_started = r.conversations_started + 1
+)
+INSERT INTO agent_activity_day_totals AS r (agent_id, day, conversations_started)
+VALUES (%(agent)s, (%(at)s::timestamptz AT TIME ZONE 'UTC')::date, 1)
+ON CONFLICT (agent_id, day) DO UPDATE SET conversations_started = r.conversations_started + 1
 """
+
+
+# An end user's first message of a day on a channel (a new agent_activity_users row) also
+# counts them in agent_activity_returns by the day they were last active before. Under a lock
+# on the end user (taken by its own statement, so this one sees what an end user's earlier
+# holder committed): their days before and after this one, then the count on this day, and
+# when a later day was counted first (its transaction committed before this one), that day
+# moves from this day's predecessor to this day.
+END_USER_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+END_USER_RETURN_SQL = """
+WITH around AS MATERIALIZED (
+    SELECT COALESCE((SELECT MAX(day) FROM agent_activity_users
+                     WHERE agent_id = %(agent)s AND channel = %(channel)s
+                       AND external_user_id = %(user)s AND day < %(day)s),
+                    %(never)s::date) AS before,
+           (SELECT MIN(day) FROM agent_activity_users
+            WHERE agent_id = %(agent)s AND channel = %(channel)s
+              AND external_user_id = %(user)s AND day > %(day)s) AS after
+),
+gone AS (
+    DELETE FROM agent_activity_returns r USING around a
+    WHERE r.agent_id = %(agent)s AND r.channel = %(channel)s AND r.day = a.after
+      AND r.previous_day = a.before AND r.end_users = 1
+),
+fewer AS (
+    UPDATE agent_activity_returns r SET end_users = r.end_users - 1 FROM around a
+    WHERE r.agent_id = %(agent)s AND r.channel = %(channel)s AND r.day = a.after
+      AND r.previous_day = a.before AND r.end_users > 1
+)
+INSERT INTO agent_activity_returns AS r (agent_id, day, channel, previous_day, end_users)
+SELECT %(agent)s, v.day, %(channel)s, v.previous_day, 1
+FROM around a,
+     LATERAL (VALUES (%(day)s::date, a.before), (a.after, %(day)s::date)) v(day, previous_day)
+WHERE v.day IS NOT NULL
+ON CONFLICT (agent_id, day, channel, previous_day) DO UPDATE SET end_users = r.end_users + 1
+"""
+
+
+def end_user_return_count(
+    *, agent_id: uuid.UUID, day: dt.date, channel: str, external_user_id: str
+) -> None:
+    """Count an end user active on a day for the first time (their row just inserted) by the
+    day they were last active before. The end user's lock is the transaction's last."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            END_USER_LOCK_SQL, [f"analytics-end-user:{agent_id}:{channel}:{external_user_id}"]
+        )
+        cursor.execute(
+            END_USER_RETURN_SQL,
+            {
+                "agent": agent_id,
+                "day": day,
+                "channel": channel,
+                "user": external_user_id,
+                "never": NEVER_ACTIVE_BEFORE,
+            },
+        )
 
 
 def message_insert_parameters(
@@ -184,11 +287,10 @@ def message_insert_parameters(
         "newly_active": newly_active,
         "answered_today": int(answered_day == day),
         "responses": int(bucket is not None),
-        "response_buckets": one_hot(bucket),
         "response_slot": (bucket or 0) + 1,
         "first_responses": int(first is not None),
-        "first_response_buckets": one_hot(first),
         "first_slot": (first or 0) + 1,
+        "buckets": RESPONSE_BUCKETS,
     }
     for message_role, column in ROLE_COLUMNS.items():
         parameters[column] = int(role == message_role)
@@ -200,12 +302,16 @@ def conversation_started_count(
 ) -> None:
     """Count a conversation just opened on the day it started."""
     with connection.cursor() as cursor:
-        cursor.execute(CONVERSATION_STARTED_SQL, [agent_id, started_at, channel])
+        cursor.execute(
+            CONVERSATION_STARTED_SQL, {"agent": agent_id, "at": started_at, "channel": channel}
+        )
 
 
 def answered_on_start_day_count(*, agent_id: uuid.UUID, day: dt.date, channel: str) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(ANSWERED_ON_START_DAY_SQL, [agent_id, day, channel])
+        cursor.execute(
+            ANSWERED_ON_START_DAY_SQL, {"agent": agent_id, "day": day, "channel": channel}
+        )
 
 
 # --- the rebuild ---------------------------------------------------------------------------
@@ -261,6 +367,20 @@ REBUILD_USERS_SQL = """
 INSERT INTO agent_activity_users (agent_id, day, channel, external_user_id)
 SELECT DISTINCT %(agent)s::uuid, day, channel, external_user_id FROM rebuild_messages
 WHERE external_user_id IS NOT NULL AND day >= %(since_day)s
+"""
+
+# The end users of each day from the day, by the day each was last active before (also
+# before the day the rebuild starts from, whose rows are kept).
+REBUILD_RETURNS_SQL = """
+INSERT INTO agent_activity_returns (agent_id, day, channel, previous_day, end_users)
+SELECT %(agent)s, day, channel, previous_day, COUNT(*) FROM (
+    SELECT day, channel, COALESCE(LAG(day) OVER (
+               PARTITION BY channel, external_user_id ORDER BY day), %(never)s::date)
+               AS previous_day
+    FROM agent_activity_users WHERE agent_id = %(agent)s
+) u
+WHERE day >= %(since_day)s
+GROUP BY day, channel, previous_day
 """
 
 # Three sources of counts per (day, channel): the messages of the day, the answers given
@@ -320,6 +440,30 @@ WHERE day >= %(since_day)s
 GROUP BY day, channel
 """
 
+# A day's rows over all channels from its per-channel rows (histograms summed bucket by bucket).
+REBUILD_TOTALS_SQL = """
+INSERT INTO agent_activity_day_totals (
+    agent_id, day, conversations_started, conversations_answered, active_conversations,
+    end_users, user_messages, agent_messages, system_messages, tool_messages,
+    responses, response_buckets, first_responses, first_response_buckets
+)
+SELECT d.agent_id, d.day, SUM(conversations_started), SUM(conversations_answered),
+       SUM(active_conversations), SUM(end_users), SUM(user_messages), SUM(agent_messages),
+       SUM(system_messages), SUM(tool_messages), SUM(responses),
+       (SELECT array_agg(n ORDER BY slot) FROM (
+            SELECT u.slot, SUM(u.n)::int AS n FROM agent_activity_days x,
+                   unnest(x.response_buckets) WITH ORDINALITY AS u(n, slot)
+            WHERE x.agent_id = d.agent_id AND x.day = d.day GROUP BY u.slot) b),
+       SUM(first_responses),
+       (SELECT array_agg(n ORDER BY slot) FROM (
+            SELECT u.slot, SUM(u.n)::int AS n FROM agent_activity_days x,
+                   unnest(x.first_response_buckets) WITH ORDINALITY AS u(n, slot)
+            WHERE x.agent_id = d.agent_id AND x.day = d.day GROUP BY u.slot) b)
+FROM agent_activity_days d
+WHERE d.agent_id = %(agent)s AND d.day >= %(since_day)s
+GROUP BY d.agent_id, d.day
+"""
+
 REBUILD_STATE_SQL = """
 UPDATE agent_conversations c
 SET reply_pending_since = r.pending_since, first_response_at = r.first_response_at,
@@ -343,6 +487,7 @@ def rollups_rebuild_agent(*, agent_id: uuid.UUID, since: dt.date | None = None) 
         "bounds": list(RESPONSE_BUCKET_BOUNDS_US),
         "buckets": RESPONSE_BUCKETS,
         "empty": one_hot(None),
+        "never": NEVER_ACTIVE_BEFORE,
     }
     with transaction.atomic():
         if not agents_lock([agent_id]):
@@ -353,16 +498,21 @@ def rollups_rebuild_agent(*, agent_id: uuid.UUID, since: dt.date | None = None) 
                 " AND day >= %(since_day)s",
                 parameters,
             )
-            cursor.execute(
-                "DELETE FROM agent_activity_users WHERE agent_id = %(agent)s"
-                " AND day >= %(since_day)s",
-                parameters,
-            )
+            for table in (
+                "agent_activity_day_totals", "agent_activity_users", "agent_activity_returns",
+            ):  # fmt: skip
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE agent_id = %(agent)s"  # noqa: S608 (ours)
+                    " AND day >= %(since_day)s",
+                    parameters,
+                )
             for statement in (
                 REBUILD_MESSAGES_SQL,
                 REBUILD_CONVERSATIONS_SQL,
                 REBUILD_USERS_SQL,
+                REBUILD_RETURNS_SQL,
                 REBUILD_DAYS_SQL,
+                REBUILD_TOTALS_SQL,
                 REBUILD_STATE_SQL,
             ):
                 cursor.execute(statement, parameters)

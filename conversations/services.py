@@ -223,6 +223,11 @@ def _count_and_insert(
         raise _AlreadyStored()
     if answered_on is not None:
         rollups.answered_on_start_day_count(agent_id=agent_id, day=answered_on, channel=channel)
+    if inserted[1] and external_user_id is not None:
+        rollups.end_user_return_count(
+            agent_id=agent_id, day=parameters["day"], channel=channel,
+            external_user_id=external_user_id,
+        )  # fmt: skip
     return Message(
         id=inserted[0],
         agent_id=conversation.agent_id,

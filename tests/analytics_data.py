@@ -10,7 +10,7 @@ from typing import Any
 from agents.models import A1Agent
 from agents.services import agent_create
 from billing.models import UserSubscription
-from conversations.models import AgentActivityDay, AgentConversation
+from conversations.models import AgentActivityDay, AgentActivityDayTotal, AgentConversation
 from conversations.services import conversation_open, message_post
 
 DAY = dt.date(2031, 3, 14)
@@ -49,6 +49,14 @@ def open_at(
     row, _ = AgentActivityDay.objects.get_or_create(agent=agent, day=at.date(), channel=channel)
     row.conversations_started += 1
     row.save()
+    total = AgentActivityDayTotal.objects.get(
+        agent=agent, day=conversation.started_at.astimezone(dt.UTC).date()
+    )
+    total.conversations_started -= 1
+    total.save()
+    total, _ = AgentActivityDayTotal.objects.get_or_create(agent=agent, day=at.date())
+    total.conversations_started += 1
+    total.save()
     conversation.refresh_from_db()
     return conversation
 

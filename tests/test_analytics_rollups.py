@@ -16,9 +16,11 @@ from django.core.management import call_command
 from django.db import connection
 
 from agents.models import A1Agent
+from analytics.selectors import analytics_report, histogram_pack, histogram_unpack
 from conversations.models import (
     RESPONSE_BUCKETS,
     AgentActivityDay,
+    AgentActivityDayTotal,
     AgentConversation,
     ConversationStatus,
 )
@@ -27,6 +29,12 @@ from conversations.services import conversation_archive, conversation_open, mess
 from tests.analytics_data import DAY, moment, new_agent, open_at, post_at
 
 pytestmark = pytest.mark.django_db
+
+COUNTED = (
+    "conversations_started", "conversations_answered", "active_conversations", "end_users",
+    "user_messages", "agent_messages", "system_messages", "tool_messages", "responses",
+    "first_responses",
+)  # fmt: skip
 
 
 def rollup(agent: A1Agent) -> dict[tuple[dt.date, str], dict[str, Any]]:
@@ -42,6 +50,40 @@ def users(agent: A1Agent) -> set[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT day, channel, external_user_id FROM agent_activity_users WHERE agent_id = %s",
+            [agent.pk],
+        )
+        return set(cursor.fetchall())
+
+
+def totals(agent: A1Agent) -> dict[dt.date, dict[str, Any]]:
+    return {
+        row["day"]: dict(row)
+        for row in AgentActivityDayTotal.objects.filter(agent=agent).values().order_by("day")
+        if any(value for key, value in row.items() if isinstance(value, int))
+    }
+
+
+def summed_days(agent: A1Agent) -> dict[dt.date, dict[str, Any]]:
+    """The agent's per-channel rows added up per day, as agent_activity_day_totals keeps them."""
+    days: dict[dt.date, dict[str, Any]] = {}
+    for (day, _), row in rollup(agent).items():
+        total = days.setdefault(
+            day, {"agent_id": agent.pk, "day": day, **dict.fromkeys(COUNTED, 0),
+                  "response_buckets": [0] * RESPONSE_BUCKETS,
+                  "first_response_buckets": [0] * RESPONSE_BUCKETS},
+        )  # fmt: skip
+        for name in COUNTED:
+            total[name] += row[name]
+        for name in ("response_buckets", "first_response_buckets"):
+            total[name] = [a + b for a, b in zip(total[name], row[name], strict=True)]
+    return days
+
+
+def returns(agent: A1Agent) -> set[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT day, channel, previous_day, end_users FROM agent_activity_returns"
+            " WHERE agent_id = %s",
             [agent.pk],
         )
         return set(cursor.fetchall())
@@ -184,14 +226,18 @@ def test_the_rebuild_gives_the_rows_the_write_path_kept(seed: int) -> None:
     other = new_agent("other_bot", "user_2")
     generate(agent, seed)
     generate(other, seed + 10)
-    kept = (rollup(agent), users(agent), states(agent))
-    others = (rollup(other), users(other))
+    kept = (rollup(agent), totals(agent), users(agent), returns(agent), states(agent))
+    others = (rollup(other), totals(other), users(other), returns(other))
+    assert totals(agent) == summed_days(agent)
     AgentActivityDay.objects.filter(agent=agent).update(user_messages=999)
+    AgentActivityDayTotal.objects.filter(agent=agent).update(agent_messages=999)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM agent_activity_returns WHERE agent_id = %s", [agent.pk])
 
     call_command("rebuild_analytics", "--agent", str(agent.pk), stdout=StringIO())
 
-    assert (rollup(agent), users(agent), states(agent)) == kept
-    assert (rollup(other), users(other)) == others
+    assert (rollup(agent), totals(agent), users(agent), returns(agent), states(agent)) == kept
+    assert (rollup(other), totals(other), users(other), returns(other)) == others
 
 
 def test_a_rebuild_since_a_day_keeps_the_days_before_and_agrees_after() -> None:
@@ -244,3 +290,51 @@ def test_rebuilding_again_and_again_gives_the_same_rows() -> None:
         rollups_rebuild_agent(agent_id=agent.pk)
 
     assert rollup(agent) == kept
+
+
+def distinct_users(agent: A1Agent, start: dt.date, end: dt.date, channel: str | None) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(DISTINCT (channel, external_user_id)) FROM agent_activity_users"
+            " WHERE agent_id = %s AND day BETWEEN %s AND %s AND (%s::text IS NULL OR channel = %s)",
+            [agent.pk, start, end, channel, channel],
+        )
+        (count,) = cursor.fetchone() or (0,)
+        return int(count)
+
+
+@pytest.mark.parametrize("seed", [4, 8])
+def test_distinct_end_users_of_any_range_are_the_exact_count(seed: int) -> None:
+    # Users come back after gaps and conversations write days out of order (a later day's
+    # first, then an earlier day's): every range and period counts each end user once.
+    agent = new_agent()
+    generate(agent, seed)
+    generate(agent, seed + 100)
+    assert returns(agent)
+
+    for first in range(4):
+        for last in range(first, 4):
+            start, end = DAY + dt.timedelta(days=first), DAY + dt.timedelta(days=last)
+            for channel in (None, "web"):
+                for granularity in ("day", "week", "month"):
+                    report = analytics_report(
+                        agent_ids=[agent.pk], start=start, end=end,
+                        granularity=granularity, channel=channel,
+                    )  # fmt: skip
+                    assert report.totals["end_users"] == distinct_users(agent, start, end, channel)
+                    for period in report.periods:
+                        assert period["end_users"] == distinct_users(
+                            agent, period["period_start"], period["period_end"], channel
+                        )
+
+
+def test_packed_histograms_add_bucket_by_bucket() -> None:
+    rng = random.Random(9)  # noqa: S311 - test data, not secrets
+    histograms = [
+        [rng.choice([0, 1, 7, 2**31 - 1]) for _ in range(RESPONSE_BUCKETS)] for _ in range(50)
+    ]
+
+    packed = sum(histogram_pack(h) for h in histograms)
+
+    assert histogram_unpack(packed) == [sum(column) for column in zip(*histograms, strict=True)]
+    assert histogram_unpack(0) == [0] * RESPONSE_BUCKETS

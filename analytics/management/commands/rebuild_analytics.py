@@ -9,7 +9,8 @@ from conversations.rollups import rollups_rebuild
 
 class Command(BaseCommand):
     help = (
-        "Recompute the analytics rollup (agent_activity_days, agent_activity_users) and the "
+        "Recompute the analytics rollup (agent_activity_days, agent_activity_day_totals, "
+        "agent_activity_users, agent_activity_returns) and the "
         "conversations' analytics state from the stored messages: all days, or from --since "
         "(a UTC day); all agents, or --agent. Each agent is locked while it is rebuilt."
     )
