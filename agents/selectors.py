@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Lower
 from django.db.models.lookups import Exact
 
@@ -17,7 +18,6 @@ from teams.selectors import (
     MEMBER_TEAM_IDS_SQL,
     admin_team_ids_of_member,
     member_role,
-    team_ids_of_member,
 )
 
 # The agents that count against an owner's plan limits.
@@ -49,23 +49,30 @@ def reachable_by_owner(user_id: str, *, via: str = "") -> Q:
     def field(name: str) -> str:
         return f"{via}{name}"
 
-    member_teams = team_ids_of_member(user_id)
+    # One IN over the accounts the user reaches (themselves and their teams: a team's agent
+    # is owned by the team, `owner_id = team_id`), so the owner index finds the rows; an OR
+    # of the owner and the teams made PostgreSQL scan every agent (29 ms at 100,000 agents).
+    accounts = RawSQL(  # noqa: S611 (constants; the user id is a parameter)
+        f"SELECT %s::text UNION ALL {_MEMBER_TEAM_IDS_POSITIONAL}", [user_id, user_id]
+    )
     listed = AgentMember.objects.filter(user_id=user_id).values("agent_id")
-    return (
-        Q(**{field("owner_id"): user_id})
-        | Q(**{field("team_id__in"): member_teams, field("access"): AgentAccess.TEAM})
-        | Q(**{field("team_id__in"): member_teams, field("id__in"): listed})
+    return Q(**{field("owner_id__in"): accounts}) & (
+        Q(**{field("team_id__isnull"): True})
+        | Q(**{field("access"): AgentAccess.TEAM})
+        | Q(**{field("id__in"): listed})
         | Q(**{field("team_id__in"): admin_team_ids_of_member(user_id)})
     )
 
 
+_MEMBER_TEAM_IDS_POSITIONAL = MEMBER_TEAM_IDS_SQL.replace("%(user)s", "%s")
+
 # reachable_by_owner on the agent aliased `a`, with the user's id as `%(user)s`.
 REACHABLE_BY_OWNER_SQL = f"""(
-    a.owner_id = %(user)s
-    OR (a.team_id IN ({MEMBER_TEAM_IDS_SQL}) AND (
-        a.access = 'team'
-        OR a.id IN (SELECT am.agent_id FROM agent_members am WHERE am.user_id = %(user)s)))
-    OR a.team_id IN ({ADMIN_TEAM_IDS_SQL})
+    a.owner_id IN (SELECT %(user)s::text UNION ALL {MEMBER_TEAM_IDS_SQL})
+    AND (a.team_id IS NULL
+         OR a.access = 'team'
+         OR a.id IN (SELECT am.agent_id FROM agent_members am WHERE am.user_id = %(user)s)
+         OR a.team_id IN ({ADMIN_TEAM_IDS_SQL}))
 )"""  # noqa: S608 - constants
 
 

@@ -168,3 +168,22 @@ def test_the_agents_list_keeps_its_query_count_with_restricted_agents(
     # Every open agent; restricted ones where listed (odd teams) or admin (teams 0, 3, 6, 9).
     listed_or_admin = {n for n in range(10) if n % 2 or n % 3 == 0}
     assert len(response.json()["results"]) == 10 + len(listed_or_admin)
+
+
+def test_the_agents_a_user_may_see_are_found_through_the_owner_index_not_a_scan() -> None:
+    """The rule covers the user's own agents and their teams' (owned by the team), as one IN
+    over those accounts: an OR of the two made PostgreSQL read every agent of every owner."""
+    from django.db import connection
+
+    from agents.models import A1Agent
+    from agents.selectors import reachable_by_owner
+
+    def plan(queryset: Any) -> str:
+        sql, params = queryset.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+            return "\n".join(row[0] for row in cursor.fetchall())
+
+    text = plan(A1Agent.objects.filter(reachable_by_owner("user_1")).order_by("-created_at")[:51])
+    assert "Seq Scan on a1_agents" not in text, text
