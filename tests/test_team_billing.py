@@ -98,3 +98,32 @@ def test_an_admin_starts_a_checkout_for_the_team_on_the_teams_own_stripe_custome
         == (fake.created("customer")[0]["id"])
     )
     assert not UserSubscription.objects.filter(user_id="admin").exists()
+
+
+def test_a_member_reads_the_teams_usage_month_and_an_outsider_gets_404(
+    world: None, owner_headers: Any
+) -> None:
+    from agents.services import agent_create
+    from tests.factories import UsageFactory
+
+    agent, _ = agent_create(
+        owner_id=TEAM, team_id=TEAM, name="T", handle="t_use", agent_type="work"
+    )
+    UsageFactory.create(agent=agent, message_count=7)
+
+    team = APIClient().get(f"/api/v1/usage/summary/?team={TEAM}", **owner_headers("viewer"))
+    own = APIClient().get("/api/v1/usage/summary/", **owner_headers("viewer"))
+    outsider = APIClient().get(f"/api/v1/usage/summary/?team={TEAM}", **owner_headers("outsider"))
+
+    assert team.status_code == 200, team.content
+    assert team.json()["totals"]["messages"] == 7
+    assert own.json()["totals"]["messages"] == 0
+    assert (outsider.status_code, outsider.json()["code"]) == (404, "not_found")
+
+
+def test_the_team_parameter_is_checked_with_the_month(world: None, owner_headers: Any) -> None:
+    response = APIClient().get(
+        f"/api/v1/usage/summary/?team={TEAM}&month=2026-13", **owner_headers("viewer")
+    )
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")

@@ -2,7 +2,7 @@ import uuid
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, generics, permissions
+from rest_framework import generics, permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,8 +22,8 @@ from invoicing.api.serializers import (
     SubscriptionSerializer,
     UrlSerializer,
 )
+from teams.accounts import account_id_for
 from teams.roles import Role
-from teams.selectors import member_role
 
 UNAVAILABLE = {
     502: OpenApiResponse(description="billing_provider_error: Stripe refused the request"),
@@ -48,20 +48,9 @@ TEAM_PARAMETER = OpenApiParameter(
 
 
 def _account_id(request: Request, *, needs: Role) -> str:
-    """The account the request is about: the caller's own, or with `?team=` that team's
-    (404 unless a member now, 403 below `needs`); a team's account is keyed by its id."""
-    owner = _owner(request)
+    """The account the request is about: the caller's own, or with `?team=` that team's."""
     team_id = request.query_params.get("team")
-    if not team_id:
-        return owner.id
-    role = member_role(team_id=team_id, user_id=owner.id)
-    if role is None:
-        raise exceptions.NotFound("No such team.")
-    if role < needs:
-        raise exceptions.PermissionDenied(
-            f"The team's billing needs the {needs.name.lower()} role in the team."
-        )
-    return team_id
+    return account_id_for(user_id=_owner(request).id, team_id=team_id, needs=needs)
 
 
 class PlanListView(generics.ListAPIView[SubscriptionPlan]):
