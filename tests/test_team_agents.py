@@ -220,7 +220,7 @@ def test_the_audit_trail_names_the_member_who_changed_a_teams_agent_and_the_team
 
     entries = AuditEntry.objects.filter(agent_id=agent.pk).order_by("id")
     assert [(e.action, e.actor_id, e.owner_id) for e in entries] == [
-        ("agent.created", "system", TEAM),
+        ("agent.created", "", TEAM),  # made here by the system
         ("agent.updated", "editor", TEAM),
         ("app_key.rotated", "manager", TEAM),
         ("agent.deleted", "admin", TEAM),
