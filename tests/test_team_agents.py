@@ -249,3 +249,53 @@ def test_the_conversations_and_integrations_lists_of_a_teams_agent_keep_their_qu
 
     assert len(conversations.json()["results"]) == 30
     assert len(integrations.json()["results"]) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_removal_waits_for_a_creation_in_progress_and_a_later_creation_sees_it() -> None:
+    import threading
+    import time
+
+    from django.db import connection as thread_connection
+
+    from teams.errors import TeamNotFound
+    from tests.teams_world import member_remove
+
+    team_world()
+    holding, removed = threading.Event(), threading.Event()
+
+    def create_slowly() -> None:
+        try:
+            with transaction.atomic():
+                agent_create(
+                    owner_id=TEAM, team_id=TEAM, member_id="editor", name="S",
+                    handle="slow_one", agent_type="work",
+                )  # fmt: skip
+                holding.set()
+                time.sleep(0.5)  # the removal arrives meanwhile and must wait for this commit
+        finally:
+            thread_connection.close()
+
+    def remove() -> None:
+        try:
+            holding.wait(10)
+            member_remove(TEAM, "editor")
+            removed.set()
+        finally:
+            thread_connection.close()
+
+    threads = [threading.Thread(target=create_slowly), threading.Thread(target=remove)]
+    for thread in threads:
+        thread.start()
+    holding.wait(10)
+    assert not removed.wait(0.2)  # blocked on the team's row while the creation holds it
+    for thread in threads:
+        thread.join(20)
+
+    assert removed.is_set()
+    assert A1Agent.objects.filter(handle="slow_one", team_id=TEAM).exists()
+    with pytest.raises(TeamNotFound):
+        agent_create(
+            owner_id=TEAM, team_id=TEAM, member_id="editor", name="L", handle="late_one",
+            agent_type="personal",
+        )  # fmt: skip
