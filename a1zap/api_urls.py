@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     *router.urls,
     path("", include("usage.api.urls")),
+    path("", include("analytics.api.urls")),
     path("", include("invoicing.api.urls")),
     path("", include("conversations.api.urls")),
     path("", include("integrations.api.urls")),

@@ -55,6 +55,10 @@ BEAT_SCHEDULE = {
         "task": "usage.prune_usage_event_ids",
         "schedule": crontab(hour=3, minute=15),
     },
+    "prune-webhook-events": {
+        "task": "notifications.prune_webhook_events",
+        "schedule": crontab(hour=3, minute=45),
+    },
     "prune-webhook-messages": {
         "task": "accounts.prune_webhook_messages",
         "schedule": crontab(hour=3, minute=30),

@@ -19,6 +19,7 @@ request (`_ensure_user_is_current`): a remembered token proves who it is, not th
 still exist.
 """
 
+import datetime as dt
 import hashlib
 import logging
 import time
@@ -294,12 +295,20 @@ def _verified_claims(token: str, *, api_url: str, project_id: str) -> dict[str, 
     return claims
 
 
+def _issued_at(claims: dict[str, Any]) -> dt.datetime | None:
+    """When the token was issued (`iat`), if it says."""
+    issued = claims.get("iat")
+    if isinstance(issued, int | float) and not isinstance(issued, bool):
+        return dt.datetime.fromtimestamp(issued, tz=dt.UTC)
+    return None
+
+
 def _optional_text(value: object) -> str | None:
     # PostgreSQL text cannot hold NUL characters; such a value is no use to us anyway.
     return value if isinstance(value, str) and value and "\x00" not in value else None
 
 
-def _ensure_user_is_current(owner: Owner) -> None:
+def _ensure_user_is_current(owner: Owner, issued_at: dt.datetime | None) -> None:
     """Refuse deleted users and refresh the user mirror, at most once per interval per user.
 
     In the usual case this is one cache read: the deletion mark and the touch guard together.
@@ -312,7 +321,10 @@ def _ensure_user_is_current(owner: Owner) -> None:
         return
     try:
         alive = stack_user_touch(
-            user_id=owner.id, email=owner.email, display_name=owner.display_name
+            user_id=owner.id,
+            email=owner.email,
+            display_name=owner.display_name,
+            issued_at=issued_at,
         )
     except Exception:
         # Let the next request try again rather than skip the mirror for a whole interval.
@@ -339,7 +351,7 @@ class StackAuthAuthentication(BaseAuthentication):
             email=_optional_text(claims.get("email")),
             display_name=_optional_text(claims.get("name")),
         )
-        _ensure_user_is_current(owner)
+        _ensure_user_is_current(owner, _issued_at(claims))
         return owner, claims
 
     def authenticate_header(self, request: Request) -> str:

@@ -22,6 +22,7 @@ from audit.actors import Actor
 from billing.services import subscription_end_for_deleted_user
 from core.batched_delete import delete_in_batches
 from invoicing.stripe_cancellations import stripe_cancellation_send_on_commit
+from notifications.services import owner_notifications_delete
 from teams.services import memberships_end_for_user, team_delete
 
 # Access tokens live about 10 minutes, so an hour covers every token issued before deletion.
@@ -34,26 +35,40 @@ def deleted_user_cache_key(user_id: str) -> str:
 
 
 @transaction.atomic
-def stack_user_touch(*, user_id: str, email: str | None, display_name: str | None) -> bool:
+def stack_user_touch(
+    *,
+    user_id: str,
+    email: str | None,
+    display_name: str | None,
+    issued_at: dt.datetime | None = None,
+) -> bool:
     """Record that the user was seen now, with the email and name of their token.
 
-    Return False, and change nothing, when the user is deleted (their row is a tombstone).
+    A token issued before the last webhook applied to the user (`last_event_at`) carries
+    what that webhook replaced, so its email and name are not written back over it; only
+    `last_seen_at` moves. Return False, and change nothing, when the user is deleted (their
+    row is a tombstone).
     """
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO stack_users (id, email, display_name, first_seen_at, last_seen_at,
                                      updated_at)
-            VALUES (%s, %s, %s, now(), now(), now())
+            VALUES (%(id)s, %(email)s, %(name)s, now(), now(), now())
             ON CONFLICT (id) DO UPDATE
-                SET email = EXCLUDED.email,
-                    display_name = EXCLUDED.display_name,
+                SET email = CASE WHEN stack_users.last_event_at IS NULL
+                                   OR stack_users.last_event_at < %(issued)s
+                                 THEN EXCLUDED.email ELSE stack_users.email END,
+                    display_name = CASE WHEN stack_users.last_event_at IS NULL
+                                          OR stack_users.last_event_at < %(issued)s
+                                        THEN EXCLUDED.display_name
+                                        ELSE stack_users.display_name END,
                     last_seen_at = EXCLUDED.last_seen_at,
                     updated_at = EXCLUDED.updated_at
                 WHERE stack_users.deleted_at IS NULL
             RETURNING id
             """,
-            [user_id, email, display_name],
+            {"id": user_id, "email": email, "name": display_name, "issued": issued_at},
         )
         # With the WHERE on the update, a tombstone makes the statement return no row.
         return cursor.fetchone() is not None
@@ -118,7 +133,7 @@ def stack_user_sync(
 @transaction.atomic
 def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
     """Mark the user deleted, end their subscription (and cancel it at Stripe), delete all
-    their templates and agents; count the agents.
+    their webhook endpoints, templates and agents; count the agents.
 
     Safe to repeat: a second call finds nothing left to cancel or delete. The tombstone is
     written even for a user never seen here, so a late `user.updated` cannot create them.
@@ -137,6 +152,8 @@ def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
             """,
             [user_id],
         )
+    # Nothing more is sent to their webhook endpoints (not even their agents' deletion).
+    owner_notifications_delete(owner_id=user_id)
     # Their templates go too (clones made from them stay, as their owners' agents); locked
     # before the subscription, in the order a clone takes them (template, then subscription).
     template_delete_all_for_owner(owner_id=user_id, actor=actor)
@@ -171,6 +188,8 @@ def stack_team_delete(*, team_id: str, actor: Actor | None = None) -> int:
     """
     actor = actor or Actor.stack_auth()
     team_delete(team_id=team_id)
+    # As for a user: nothing more is sent to the team's webhook endpoints.
+    owner_notifications_delete(owner_id=team_id)
     subscription = subscription_end_for_deleted_user(
         user_id=team_id, reason="stack_auth_team_deleted", actor=actor
     )

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_TABLES = (
     "stack_users", "user_subscriptions", "apps", "a1_agents", "agent_usage", "usage_event_ids",
     "user_monthly_usage", "agent_conversations", "messages", "billing_events",
-    "agent_integrations",
+    "agent_integrations", "agent_activity_days", "agent_activity_users",
 )  # fmt: skip
 LONG_CONVERSATION_MESSAGES = 200
 
@@ -32,11 +32,12 @@ class Generated:
 
 
 def reset(env: dict[str, str]) -> None:
-    """Empty the demo tables of the bench database (TRUNCATE: instant at any size)."""
+    """Empty the demo tables of the bench database (TRUNCATE: instant at any size), and the
+    tables that reference them (CASCADE: an app's new table under agents cannot break it)."""
     import psycopg
 
     with psycopg.connect(env["DATABASE_URL"], autocommit=True) as connection:
-        connection.execute(f"TRUNCATE {', '.join(DEMO_TABLES)}")
+        connection.execute(f"TRUNCATE {', '.join(DEMO_TABLES)} CASCADE")
 
 
 def generate(env: dict[str, str], *, users: int, agents_per_user: int, days: int,

@@ -22,7 +22,10 @@ Celery row), in three stages:
    a plain Django view with `.values()` and `JsonResponse`, and from a plain DRF
    `ListAPIView` with a `ModelSerializer`; served only by the bench's server, whose settings
    are `bench.settings`), usage ingestion through the API in batches of 1 and 1000 against
-   the same upserts in direct SQL, and the workers' peak memory. The loads run `--rounds`
+   the same upserts in direct SQL, and the workers' peak memory. Before the HTTP loads, the
+   analytics rows (`bench/analytics.py`): the analytics endpoint for a year of an agent with
+   `--analytics-messages` messages against one with 1,000, and the message write path with
+   the rollup against without it. The loads run `--rounds`
    times, interleaved (a load next to its floors), and each row shows its median round and,
    as its ratio, the median of the rounds' ratios: other work on the machine slows a load and
    the floor measured next to it alike. Then `--profile` requests per hot endpoint run in
@@ -54,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import (  # noqa: E402
     admin_pages,
+    analytics,
     cpu_profile,
     dataset,
     http_load,
@@ -367,6 +371,12 @@ def main() -> None:
         help="events in batches of 1000, API and SQL each (100,000)",
     )
     parser.add_argument(
+        "--analytics-messages",
+        type=int,
+        default=1_000_000,
+        help="messages of the large agent of the analytics rows (1,000,000; 0: no such rows)",
+    )
+    parser.add_argument(
         "--no-migrate", action="store_true", help="do not run migrate on the bench database"
     )
     arguments = parser.parse_args()  # fmt: skip
@@ -453,6 +463,16 @@ def main() -> None:
             f"same signed POSTs, no queue: {hooks.floor_per_second:,.0f}/s",
             _ratio(hooks.per_second, hooks.floor_per_second))
     )  # fmt: skip
+
+    if arguments.analytics_messages:
+        _log("analytics: the endpoint at two sizes, the write path with and without the rollup")
+        rows += [
+            Row(*row)
+            for row in analytics.rows(
+                large_messages=arguments.analytics_messages, small_messages=1_000,
+                write_messages=300, rounds=arguments.rounds,
+            )
+        ]  # fmt: skip
 
     owner_id = dataset.owner_with_agents(AGENTS_PER_OWNER)
     conversation_id = dataset.long_conversation(owner_id)

@@ -96,6 +96,12 @@ class SubscriptionPlan(models.Model):
                 condition=Q(owner_requests_per_minute__gt=0, app_requests_per_minute__gt=0),
                 name="subscription_plans_positive_rates",
             ),
+            # NULL is "unlimited" for messages; a -1 (the seed's "unlimited" for agents) would
+            # refuse every message on a hard cap and bill every message as overage.
+            models.CheckConstraint(
+                condition=Q(max_messages_per_month__isnull=True) | Q(max_messages_per_month__gte=0),
+                name="subscription_plans_messages_not_negative",
+            ),
         ]
 
     def __str__(self) -> str:

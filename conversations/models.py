@@ -2,9 +2,10 @@
 
 import uuid
 
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.functions import RandomUUID, TransactionNow
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 
 from core.schema import SeedIndex
 
@@ -60,6 +61,14 @@ class AgentConversation(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
 
     metadata = models.JSONField(null=True, blank=True, default=dict, db_default={})
+
+    # The analytics state, beside the seed's columns, moved by every message under this row's
+    # lock (conversations/rollups.py): when the earliest user message no agent message has
+    # answered yet was written, when the first answer came, and the UTC day of the latest
+    # message (a conversation counts once per day as active).
+    reply_pending_since = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    activity_day = models.DateField(null=True, blank=True)
 
     class Meta:
         db_table = "agent_conversations"
@@ -141,3 +150,115 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} message {self.id}"
+
+
+# Response times go into RESPONSE_BUCKETS buckets, four per doubling: bucket i holds the
+# times t (seconds) with 2^(i/4) - 1 <= t < 2^((i+1)/4) - 1, the last one everything longer
+# (2^24 s, 194 days). The bounds are whole microseconds, so Python (bisect) and PostgreSQL
+# (width_bucket) put a time in the same bucket.
+RESPONSE_BUCKETS = 96
+RESPONSE_BUCKET_BOUNDS_US = tuple(
+    round((2 ** ((i + 1) / 4) - 1) * 1_000_000) for i in range(RESPONSE_BUCKETS - 1)
+)
+
+
+def _empty_buckets() -> list[int]:
+    return [0] * RESPONSE_BUCKETS
+
+
+class AgentActivityDay(models.Model):
+    """One agent's activity on one UTC day and channel: the analytics rollup.
+
+    Counters are added to by the message write path (conversations/rollups.py) and can be
+    recomputed from messages (`manage.py rebuild_analytics`). Histograms add bucket by bucket,
+    so any range of days merges into one exact histogram.
+    """
+
+    pk = models.CompositePrimaryKey("agent_id", "day", "channel")
+    agent = models.ForeignKey(
+        "agents.A1Agent", on_delete=models.DO_NOTHING, db_column="agent_id", db_index=False
+    )
+    day = models.DateField()
+    channel = models.TextField(choices=Channel.choices)
+
+    conversations_started = models.IntegerField(default=0, db_default=0)
+    # Of the conversations started this day, how many an agent message has answered so far.
+    conversations_answered = models.IntegerField(default=0, db_default=0)
+    active_conversations = models.IntegerField(default=0, db_default=0)
+    end_users = models.IntegerField(default=0, db_default=0)
+    user_messages = models.IntegerField(default=0, db_default=0)
+    agent_messages = models.IntegerField(default=0, db_default=0)
+    system_messages = models.IntegerField(default=0, db_default=0)
+    tool_messages = models.IntegerField(default=0, db_default=0)
+    responses = models.IntegerField(default=0, db_default=0)
+    response_buckets = ArrayField(
+        models.IntegerField(),
+        size=RESPONSE_BUCKETS,
+        default=_empty_buckets,
+        db_default=Value([0] * RESPONSE_BUCKETS, output_field=ArrayField(models.IntegerField())),
+    )
+    first_responses = models.IntegerField(default=0, db_default=0)
+    first_response_buckets = ArrayField(
+        models.IntegerField(),
+        size=RESPONSE_BUCKETS,
+        default=_empty_buckets,
+        db_default=Value([0] * RESPONSE_BUCKETS, output_field=ArrayField(models.IntegerField())),
+    )
+
+    class Meta:
+        db_table = "agent_activity_days"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(channel__in=Channel.values), name="agent_activity_days_valid_channel"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    conversations_started__gte=0,
+                    conversations_answered__gte=0,
+                    active_conversations__gte=0,
+                    end_users__gte=0,
+                    user_messages__gte=0,
+                    agent_messages__gte=0,
+                    system_messages__gte=0,
+                    tool_messages__gte=0,
+                    responses__gte=0,
+                    first_responses__gte=0,
+                ),
+                name="agent_activity_days_counts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(response_buckets__len=RESPONSE_BUCKETS)
+                & Q(first_response_buckets__len=RESPONSE_BUCKETS),
+                name="agent_activity_days_bucket_count",
+            ),
+        ]
+        indexes = [
+            # The staff ranking reads every agent's days of a range. `day` never changes, so
+            # the write path's updates of a row stay HOT.
+            models.Index(fields=["day"], name="agent_activity_days_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} {self.channel} on {self.day}"
+
+
+class AgentActivityUser(models.Model):
+    """An end user (`external_user_id`) active with an agent on one UTC day and channel.
+
+    Distinct users over several days cannot be added from daily counts; these rows are
+    counted distinct over the range instead.
+    """
+
+    pk = models.CompositePrimaryKey("agent_id", "day", "channel", "external_user_id")
+    agent = models.ForeignKey(
+        "agents.A1Agent", on_delete=models.DO_NOTHING, db_column="agent_id", db_index=False
+    )
+    day = models.DateField()
+    channel = models.TextField(choices=Channel.choices)
+    external_user_id = models.TextField()
+
+    class Meta:
+        db_table = "agent_activity_users"
+
+    def __str__(self) -> str:
+        return f"{self.external_user_id} with {self.agent_id} on {self.day}"

@@ -29,6 +29,7 @@ from django.utils import timezone
 from agents.errors import AgentNotActive
 from agents.locks import agent_hold_status
 from agents.models import A1Agent, AgentStatus
+from conversations import rollups
 from conversations.errors import ConversationArchived, ConversationGone
 from conversations.models import AgentConversation, ConversationStatus, Message
 from notifications.events import event_emit
@@ -75,12 +76,15 @@ def conversation_open(
                 VALUES (%s, %s, %s, %s, %s::jsonb)
                 ON CONFLICT (agent_id, channel, thread_id) WHERE thread_id IS NOT NULL
                 DO NOTHING
-                RETURNING id
+                RETURNING id, started_at
                 """,
                 [agent_id, channel, external_user_id, thread_id, json.dumps(metadata or {})],
             )
             row = cursor.fetchone()
         if row is not None:
+            rollups.conversation_started_count(
+                agent_id=agent_id, channel=channel, started_at=row[1]
+            )
             conversation = AgentConversation.objects.get(pk=row[0])
             _emit(
                 conversation.agent_id, "conversation.created", conversation_event_data(conversation)
@@ -178,40 +182,47 @@ def _count_and_insert(
     usage_record_message(agent_id=conversation.agent_id, occurred_at=occurred_at)
     with connection.cursor() as cursor:
         # Under the conversation's row lock: an archive is ordered before or after us, and
-        # each message's time is at least its predecessor's.
+        # each message's time is after its predecessor's. The analytics state moves in the
+        # same UPDATE (an archived conversation's change is undone with the savepoint).
         cursor.execute(
-            """
-            UPDATE agent_conversations
-            SET last_message_at = CASE WHEN status IS DISTINCT FROM 'archived'
-                THEN GREATEST(last_message_at, clock_timestamp()) ELSE last_message_at END
-            WHERE id = %s
-            RETURNING status, last_message_at
-            """,
-            [conversation.id],
+            rollups.CONVERSATION_ADVANCE_SQL, {"conversation": conversation.id, "role": role}
         )
         row = cursor.fetchone()
         if row is None:
             raise ConversationGone()
-        status, created_at = row
+        status, created_at, agent_id, channel, external_user_id, started_at, *state = row
         if status == ConversationStatus.ARCHIVED:
             raise ConversationArchived()
+        before = rollups.ConversationBefore(
+            agent_id=agent_id,
+            channel=channel,
+            external_user_id=external_user_id,
+            started_at=started_at,
+            reply_pending_since=state[0],
+            first_response_at=state[1],
+            activity_day=state[2],
+        )
+        parameters, answered_on = rollups.message_insert_parameters(
+            before=before, role=role, at=created_at
+        )
         cursor.execute(
-            """
-            INSERT INTO messages
-                (agent_id, conversation_id, role, content, metadata, client_message_id, created_at)
-            VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s)
-            ON CONFLICT (conversation_id, client_message_id) WHERE client_message_id IS NOT NULL
-            DO NOTHING
-            RETURNING id
-            """,
-            [
-                conversation.agent_id, conversation.id, role, content, json.dumps(metadata),
-                client_message_id, created_at,
-            ],
-        )  # fmt: skip
+            rollups.MESSAGE_INSERT_SQL,
+            {
+                **parameters,
+                "agent": agent_id,
+                "conversation": conversation.id,
+                "role": role,
+                "content": content,
+                "metadata": json.dumps(metadata),
+                "client_message_id": client_message_id,
+                "at": created_at,
+            },
+        )
         inserted = cursor.fetchone()
     if inserted is None:
         raise _AlreadyStored()
+    if answered_on is not None:
+        rollups.answered_on_start_day_count(agent_id=agent_id, day=answered_on, channel=channel)
     return Message(
         id=inserted[0],
         agent_id=conversation.agent_id,

@@ -88,9 +88,9 @@ class WebhookDelivery(models.Model):
     """One event to one endpoint: pending until a 2xx, failed once retrying is over."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(WebhookEvent, on_delete=models.DO_NOTHING, related_name="deliveries")
     endpoint = models.ForeignKey(
-        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+        WebhookEndpoint, on_delete=models.DO_NOTHING, related_name="deliveries"
     )
     status = models.TextField(
         choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING, db_default="pending"
@@ -130,7 +130,7 @@ class WebhookAttempt(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     delivery = models.ForeignKey(
-        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log"
+        WebhookDelivery, on_delete=models.DO_NOTHING, related_name="attempt_log"
     )
     attempted_at = models.DateTimeField(db_default=Now())
     status_code = models.IntegerField(null=True, blank=True)

@@ -14,7 +14,7 @@ from core.outbound import OutboundRefused, vet_url
 from notifications.email import owner_email_send
 from notifications.errors import EndpointInvalid, EndpointLimitReached
 from notifications.events import EVENT_TYPES
-from notifications.models import NotificationSettings, WebhookEndpoint
+from notifications.models import NotificationSettings, WebhookEndpoint, WebhookEvent
 
 # A handful: enough for staging and production receivers, not a fan-out service.
 MAX_ENDPOINTS_PER_OWNER = 5
@@ -237,3 +237,25 @@ def notification_settings_update(
         owner_id=owner_id, defaults=changes
     )
     return settings_row
+
+
+def webhook_events_prune(*, batch_size: int = 10_000) -> tuple[int, dt.datetime]:
+    """Forget events older than WEBHOOK_EVENTS_KEPT_DAYS, with their deliveries and attempt
+    log (the database cascades); return (deleted, cutoff). Replays reach back this far."""
+    from core.batched_delete import delete_in_batches
+
+    cutoff = timezone.now() - dt.timedelta(days=settings.WEBHOOK_EVENTS_KEPT_DAYS)
+    deleted = delete_in_batches(
+        table="webhook_events", key=("id",), older="created_at", cutoff=cutoff,
+        batch_size=batch_size,
+    )  # fmt: skip
+    return deleted, cutoff
+
+
+def owner_notifications_delete(*, owner_id: str) -> int:
+    """Forget a deleted user's endpoints (with their deliveries and log), events and choices,
+    in the caller's transaction, so nothing more is sent to them; return the endpoints."""
+    endpoints, _ = WebhookEndpoint.objects.filter(owner_id=owner_id).delete()
+    WebhookEvent.objects.filter(owner_id=owner_id).delete()
+    NotificationSettings.objects.filter(owner_id=owner_id).delete()
+    return int(endpoints)

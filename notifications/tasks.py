@@ -5,8 +5,9 @@ from django.conf import settings
 
 from jobs.enqueue import enqueue_now
 from jobs.recorded import RecordedTask
+from jobs.services import scheduled_run_daily
 from notifications.delivery import deliveries_due, delivery_attempt
-from notifications.services import endpoint_disabled_email
+from notifications.services import endpoint_disabled_email, webhook_events_prune
 
 # A retry starts a little after the row is due, so that the claim finds it due.
 DUE_MARGIN_SECONDS = 0.2
@@ -39,6 +40,17 @@ def webhook_deliver(self: RecordedTask, *, delivery_id: str, due_only: bool = Tr
 def webhook_endpoint_disabled_email(*, endpoint_id: str) -> str:
     """Email the owner that their failing endpoint was disabled."""
     return endpoint_disabled_email(endpoint_id=endpoint_id)
+
+
+@shared_task(base=RecordedTask, name="notifications.prune_webhook_events")
+def prune_webhook_events() -> str | None:
+    """Forget old events and their delivery log, once per day however often it is sent."""
+
+    def prune() -> str:
+        deleted, cutoff = webhook_events_prune()
+        return f"deleted {deleted} webhook events older than {cutoff:%Y-%m-%d %H:%M} UTC"
+
+    return scheduled_run_daily(job="prune_webhook_events", work=prune)
 
 
 @shared_task(base=RecordedTask, name="notifications.webhook_deliveries_sweep")

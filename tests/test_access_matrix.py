@@ -193,6 +193,7 @@ NOBODY: frozenset[str] = frozenset()
 STAFF_MAY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/agents/"): BOTH,
     ("POST", "/api/v1/agents/"): NOBODY,  # an agent is the signed-in owner's own
+    ("GET", "/api/v1/agents/{agent_id}/analytics/"): BOTH,
     ("GET", "/api/v1/agents/{agent_id}/audit/"): BOTH,
     ("GET", "/api/v1/agents/{agent_id}/usage/"): BOTH,
     ("GET", "/api/v1/agents/{id}/"): BOTH,
@@ -207,6 +208,7 @@ STAFF_MAY: dict[tuple[str, str], frozenset[str]] = {
     ("PUT", "/api/v1/agents/{id}/access/"): NOBODY,
     ("POST", "/api/v1/agents/{id}/move/"): NOBODY,  # between an owner's and their teams' accounts
     ("POST", "/api/v1/billing/checkout/"): NOBODY,
+    ("GET", "/api/v1/analytics/summary/"): NOBODY,  # an owner's own account
     ("GET", "/api/v1/billing/events/"): NOBODY,
     ("POST", "/api/v1/billing/portal/"): NOBODY,
     ("GET", "/api/v1/conversations/"): BOTH,

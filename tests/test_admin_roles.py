@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, Permission, User
+from django.db import IntegrityError, transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -278,6 +279,34 @@ def test_admin_role_changes_a_plan_and_it_is_recorded() -> None:
     assert (entry.target_type, entry.target_id) == ("plan", "pro")
     assert (entry.actor_kind, entry.actor_id) == ("staff", str(user.pk))
     assert entry.changes == {"max_work_agents": {"before": 5, "after": 7}}
+
+
+def test_a_negative_message_limit_is_refused_with_a_form_error_not_stored() -> None:
+    """-1 (the seed's "unlimited" for agents) on messages would refuse every message on a
+    hard cap and bill every one as overage; unlimited messages is an empty field."""
+    client, _ = staff_client("admin", "boss")
+    plan = SubscriptionPlan.objects.get(pk="pro")
+    form = {
+        field.name: getattr(plan, field.name)
+        for field in SubscriptionPlan._meta.concrete_fields
+        if field.editable and field.name not in ("id", "created_at", "updated_at")
+    }
+    form["features"] = "[]"
+    form = {key: ("" if value is None else value) for key, value in form.items()}
+    form["messages_hard_cap"] = "on" if plan.messages_hard_cap else ""
+    form["is_active"] = "true"
+
+    response = client.post(
+        "/admin/billing/subscriptionplan/pro/change/", {**form, "max_messages_per_month": -1}
+    )
+
+    assert response.status_code == 200  # the form again, with its error
+    assert "subscription_plans_messages_not_negative" in response.content.decode() or (
+        "errornote" in response.content.decode()
+    )
+    assert SubscriptionPlan.objects.get(pk="pro").max_messages_per_month == 50_000
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SubscriptionPlan.objects.filter(pk="pro").update(max_messages_per_month=-1)
 
 
 def test_admin_role_adds_a_subscription_for_a_user_on_a_paid_plan_with_its_limits() -> None:

@@ -51,8 +51,8 @@ def one_row(sql: str, parameters: dict[str, Any]) -> tuple[Any, ...]:
         (False, 100, "0.002", 101),
         (False, 1_000_000, "0.001", 1_000_005),  # half a cent rounds up
         (False, 100, "0.000333", 103),  # 0.000999 rounds to 0.00
-        # -1 means unlimited for agent limits; for messages NULL does, and -1 is a quota.
-        (False, -1, "0.002", 10),
+        # -1 means unlimited for agent limits; for messages NULL does, and a negative limit
+        # is refused (tests/test_admin_roles.py).
     ],
 )
 def test_overage_in_python_and_in_sql_agree(

@@ -46,7 +46,7 @@ def test_every_scheduled_job_is_a_registered_task() -> None:
         "usage.prune_usage_event_ids", "accounts.prune_webhook_messages",
         "invoicing.close_previous_month", "invoicing.stripe_cancellations_sweep",
         "invoicing.stripe_events_sweep", "notifications.webhook_deliveries_sweep",
-        "usage.alerts_sweep",
+        "usage.alerts_sweep", "notifications.prune_webhook_events",
     }  # fmt: skip
 
 

@@ -551,3 +551,23 @@ def test_staff_find_a_mirrored_user_by_id_or_by_email_in_any_case(admin_client: 
     assert [user.pk for user in by_id.context["cl"].result_list] == ["user_b"]
     assert detail.status_code == 200
     assert b"Ada@Example.com" in detail.content
+
+
+def test_a_token_older_than_the_last_webhook_does_not_write_its_email_back(
+    api_client: APIClient, stack_auth: StackAuthFake
+) -> None:
+    """A user changed their email (the webhook is applied); a token issued before it still
+    carries the old one, and must not put it back (usage alerts are emailed there)."""
+    now = dt.datetime.now(dt.UTC)
+    changed = now - dt.timedelta(minutes=10)
+    StackUser.objects.create(id="user_9", email="new@x.io", display_name="New",
+                             last_event_at=changed, last_event_id="msg_2")  # fmt: skip
+    old = int((changed - dt.timedelta(minutes=5)).timestamp())
+    whoami(api_client, stack_auth.token("user_9", claims={"iat": old, "email": "old@x.io",
+                                                          "name": "Old"}))  # fmt: skip
+    user = StackUser.objects.get(pk="user_9")
+    assert (user.email, user.display_name) == ("new@x.io", "New")
+    cache.clear()
+    later = int(now.timestamp())
+    whoami(api_client, stack_auth.token("user_9", claims={"iat": later, "email": "newer@x.io"}))
+    assert StackUser.objects.get(pk="user_9").email == "newer@x.io"

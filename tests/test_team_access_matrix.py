@@ -43,6 +43,7 @@ TEAM_NEEDS: dict[tuple[str, str], Role | str] = {
     ("POST", "/api/v1/agents/{id}/move/"): Role.MANAGER,
     ("GET", "/api/v1/agents/{agent_id}/audit/"): Role.VIEWER,
     ("GET", "/api/v1/agents/{agent_id}/usage/"): Role.VIEWER,
+    ("GET", "/api/v1/agents/{agent_id}/analytics/"): Role.VIEWER,
     ("GET", "/api/v1/agents/{agent_id}/template/"): Role.VIEWER,
     ("POST", "/api/v1/agents/{agent_id}/template/apply/"): Role.EDITOR,
     ("GET", "/api/v1/conversations/"): Role.VIEWER,

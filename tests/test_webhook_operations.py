@@ -238,3 +238,67 @@ def test_a_delivery_is_claimed_while_another_to_its_endpoint_holds_the_endpoint_
     finally:
         release.set()
         holder.join(10)
+
+
+def test_old_events_are_pruned_with_their_deliveries_and_log_in_one_cascade(
+    receiver: WebhookReceiver,
+) -> None:
+    from notifications.models import WebhookAttempt
+    from notifications.services import endpoint_delete, webhook_events_prune
+
+    endpoint, _ = register(receiver)
+    agent_update(agent=new_agent(), name="Renamed")
+    for delivery in WebhookDelivery.objects.all():
+        delivery_attempt(delivery_id=str(delivery.pk))
+    old, recent = WebhookEvent.objects.order_by("created_at", "id")
+    WebhookEvent.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=31))
+    deleted, _cutoff = webhook_events_prune(batch_size=1)
+    assert deleted == 1
+    assert list(WebhookEvent.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert list(WebhookDelivery.objects.values_list("event_id", flat=True)) == [recent.pk]
+    assert WebhookAttempt.objects.count() == 1
+    endpoint_delete(endpoint_id=endpoint.pk)
+    assert (WebhookDelivery.objects.count(), WebhookAttempt.objects.count()) == (0, 0)
+    assert WebhookEvent.objects.count() == 1  # the event stays (other endpoints, replays)
+
+
+def test_a_deleted_user_is_sent_nothing_more_and_their_endpoints_are_gone(
+    receiver: WebhookReceiver,
+) -> None:
+    from accounts.services import stack_user_delete
+    from notifications.models import NotificationSettings
+
+    register(receiver)
+    new_agent()
+    NotificationSettings.objects.create(owner_id="user_1", usage_thresholds=[90])
+    register(receiver, owner="user_2")
+    new_agent(owner="user_2", handle="stays")
+    stack_user_delete(user_id="user_1")
+    assert list(WebhookEndpoint.objects.values_list("owner_id", flat=True)) == ["user_2"]
+    assert set(WebhookEvent.objects.values_list("owner_id", flat=True)) == {"user_2"}
+    assert not NotificationSettings.objects.exists()
+
+
+def test_a_disabled_endpoint_is_sent_nothing_more_but_a_ping_and_a_replay_after_enabling(
+    client: Client, owner_headers: Headers, receiver: WebhookReceiver
+) -> None:
+    from notifications.services import endpoint_update
+
+    endpoint, _ = register(receiver)
+    new_agent()
+    endpoint_update(endpoint_id=endpoint.pk, enabled=False)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery_attempt(delivery_id=str(delivery.pk)).retry_in is None
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.attempt_log.get().error == "The endpoint is disabled."
+    assert receiver.received == []
+    assert client.post(f"{ENDPOINTS}{endpoint.pk}/ping/", **owner_headers()).status_code == 202
+    ping = WebhookDelivery.objects.get(event__type="ping")
+    delivery_attempt(delivery_id=str(ping.pk))
+    assert len(receiver.received) == 1
+    endpoint_update(endpoint_id=endpoint.pk, enabled=True)
+    client.post(f"{ENDPOINTS}{endpoint.pk}/replay/", {"event_id": delivery.event_id},
+                content_type="application/json", **owner_headers())  # fmt: skip
+    delivery_attempt(delivery_id=str(delivery.pk))
+    assert len(receiver.received) == 2

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "audit",
     "notifications",
     "invoicing",
+    "analytics",
     "agent_templates",
     "console",
     "demo",
@@ -222,6 +223,8 @@ WEBHOOK_MAX_RETRIES = env.int("WEBHOOK_MAX_RETRIES", default=15)
 WEBHOOK_QUEUE_HOLD_SECONDS = env.float("WEBHOOK_QUEUE_HOLD_SECONDS", default=10 * 60.0)
 # An endpoint that has answered nothing but failures for this long is disabled, and its owner
 # emailed.
+# Outgoing events (and their delivery log) are kept this many days: how far a replay reaches.
+WEBHOOK_EVENTS_KEPT_DAYS = env.int("WEBHOOK_EVENTS_KEPT_DAYS", default=30)
 # Pings and replays an owner may ask of one endpoint per minute (beside the plan's limit).
 WEBHOOK_ACTIONS_PER_MINUTE = env.int("WEBHOOK_ACTIONS_PER_MINUTE", default=10)
 WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default=5 * 24 * 60 * 60)

@@ -37,6 +37,11 @@ from agents import services
 from agents.handles import handle_problem
 from agents.models import A1Agent, AgentStatus, App
 from agents.selectors import agent_counts_for_owner, agent_reach, handle_is
+from analytics.selectors import (
+    agents_ranked_by_slowest_response,
+    agents_ranked_by_volume,
+    analytics_report,
+)
 from audit.actors import Actor
 from audit.selectors import audit_entries_for_agent
 from billing.models import PlanId
@@ -120,6 +125,48 @@ def _usage_panel(agent: A1Agent) -> dict[str, Any]:
     }
 
 
+def sparkline(values: list[float | None], width: int = 240, height: int = 32) -> dict[str, Any]:
+    """The points of a small SVG line (drawn by the template, no JS); days without a value
+    are left out of the line."""
+    known = [value for value in values if value is not None]
+    peak = max(known, default=0) or 1
+    step = width / max(len(values) - 1, 1)
+    points = " ".join(
+        f"{index * step:.1f},{height - value / peak * height:.1f}"
+        for index, value in enumerate(values)
+        if value is not None
+    )
+    return {"points": points, "width": width, "height": height, "peak": max(known, default=0)}
+
+
+def _analytics_panel(agent: A1Agent) -> dict[str, Any]:
+    today = timezone.now().date()
+    start = today - dt.timedelta(days=USAGE_DAYS - 1)
+    report = analytics_report(agent_ids=[agent.pk], start=start, end=today)
+    days = [
+        {
+            "day": period["period_start"],
+            "messages": period["messages"]["total"],
+            "end_users": period["end_users"],
+            "p50": period["response_time"]["p50_seconds"],
+            "p95": period["response_time"]["p95_seconds"],
+        }
+        for period in report.periods
+    ]
+    return {
+        "start": start,
+        "end": today,
+        "totals": report.totals,
+        "days": [day for day in reversed(days) if day["messages"]],
+        "charts": [
+            ("Messages per day", sparkline([day["messages"] for day in days])),
+            ("End users per day", sparkline([day["end_users"] for day in days])),
+            ("Median response time (s)", sparkline([day["p50"] for day in days])),
+        ],
+        "ranking_url": reverse("admin:agents_a1agent_analytics"),
+    }
+
+
 def _subscription_panel(agent: A1Agent) -> dict[str, Any]:
     subscription = subscription_of_user(agent.owner_id)
     limits = agent_limits_for(subscription)
@@ -155,6 +202,7 @@ def support_panels(agent: A1Agent) -> dict[str, Any]:
     return {
         "billing": _subscription_panel(agent),
         "usage": _usage_panel(agent),
+        "analytics": _analytics_panel(agent),
         "conversations": list(conversations_of_agent(agent.pk)[:RECENT_CONVERSATIONS]),
         "integrations": integrations,
         "audit_entries": list(audit_entries_for_agent(agent.pk)[:AUDIT_ROWS]),
@@ -333,7 +381,32 @@ class A1AgentAdmin(StaffPermissionsAdmin, LargeTableAdmin, ExactIdSearchAdmin, P
             self.admin_site.admin_view(self.lifecycle_view),
             name="agents_a1agent_lifecycle",
         )
-        return [lifecycle, *super().get_urls()]
+        ranking = path(
+            "analytics/",
+            self.admin_site.admin_view(self.analytics_view),
+            name="agents_a1agent_analytics",
+        )
+        return [ranking, lifecycle, *super().get_urls()]
+
+    def analytics_view(self, request: HttpRequest) -> HttpResponse:
+        """Rank agents by messages and by slowest 95th percentile response time."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            days = min(max(int(request.GET.get("days", USAGE_DAYS)), 1), 400)
+        except ValueError:
+            days = USAGE_DAYS
+        end = timezone.now().date()
+        start = end - dt.timedelta(days=days - 1)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Agents ranked, {start} to {end} (UTC days)",
+            "days": days,
+            "by_volume": agents_ranked_by_volume(start=start, end=end),
+            "by_slowest": agents_ranked_by_slowest_response(start=start, end=end),
+        }
+        return TemplateResponse(request, "admin/agents/a1agent/analytics.html", context)
 
     def lifecycle_view(self, request: HttpRequest, object_id: str, operation: str) -> HttpResponse:
         """Pause, resume, archive or rotate the key of one agent (POST from its page)."""
