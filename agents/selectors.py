@@ -18,6 +18,7 @@ from teams.selectors import (
     MEMBER_TEAM_IDS_SQL,
     admin_team_ids_of_member,
     member_role,
+    team_members,
 )
 
 # The agents that count against an owner's plan limits.
@@ -221,3 +222,29 @@ def agent_access_members(agent_id: Any) -> list[dict[str, str]]:
     return [
         {"user_id": user_id, "role": role} for user_id, role in rows.values_list("user_id", "role")
     ]
+
+
+def agent_reach(agent: A1Agent) -> list[dict[str, Any]]:
+    """Who can reach the agent and why, by `agent_role_of`'s rule: the owner of a user's
+    agent; for a team's, every current member with their role on it, or none and why not."""
+    if agent.team_id is None:
+        return [{"user_id": agent.owner_id, "role": Role.OWNER, "why": "owns the agent"}]
+    restricted = agent.access == AgentAccess.RESTRICTED
+    listed = dict(AgentMember.objects.filter(agent_id=agent.pk).values_list("user_id", "role"))
+    reach = []
+    for member in team_members(agent.team_id):
+        team_role: Role = member["role"]
+        held = ", ".join(member["permissions"]) or "no permissions: the default"
+        why = f"team role {team_role.name.lower()} ({held})"
+        role: Role | None = team_role
+        if restricted and team_role < Role.ADMIN:
+            granted = listed.get(member["user_id"])
+            if granted is None:
+                role, why = None, f"not listed on this restricted agent; {why}"
+            else:
+                role = min(team_role, Role[granted.upper()])
+                why = f"listed as {granted}; {why}"
+        elif restricted:
+            why = f"a team admin reaches every agent of the team; {why}"
+        reach.append({"user_id": member["user_id"], "role": role, "why": why})
+    return reach

@@ -129,6 +129,8 @@ STAFF_PERMISSIONS: dict[str, dict[str, str | None]] = {
         "delete": None,
         "moderate": "agent_templates.moderate_agenttemplate",
     },
+    # The team mirror follows Stack Auth too.
+    "team": {"view": "teams.view_team", "add": None, "change": None, "delete": None},
     # The user mirror follows Stack Auth; deleting a user is Stack Auth's call.
     "stack_user": {"view": "accounts.view_stackuser", "add": None, "change": None, "delete": None},
 }

@@ -12,6 +12,7 @@ import uuid
 from django.contrib.postgres.functions import RandomUUID, TransactionNow
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 
@@ -41,6 +42,8 @@ class Team(models.Model):
     class Meta:
         db_table = "teams"
         constraints = [_last_event_complete("teams_last_event_complete")]
+        # Staff find a team by its name in any case (console).
+        indexes = [models.Index(Lower("display_name"), name="idx_teams_name_lower")]
 
     def __str__(self) -> str:
         return self.display_name or self.id

@@ -109,3 +109,28 @@ def current_members(team_id: str, user_ids: Any) -> set[str]:
             team__deleted_at__isnull=True,
         ).values_list("user_id", flat=True)
     )  # fmt: skip
+
+
+# Every current member of a team with the permissions they hold, for the console.
+TEAM_MEMBERS_SQL = """
+SELECT m.user_id, COALESCE(array_agg(p.permission_id ORDER BY p.permission_id)
+                           FILTER (WHERE p.granted), '{}')
+FROM team_memberships m
+LEFT JOIN team_member_permissions p ON p.team_id = m.team_id AND p.user_id = m.user_id
+WHERE m.team_id = %s AND m.is_member
+GROUP BY m.user_id
+ORDER BY m.user_id
+LIMIT %s
+"""
+
+
+def team_members(team_id: str, *, limit: int = 500) -> list[dict[str, Any]]:
+    """The team's current members (up to `limit`, by user id), each with the permission ids
+    they hold and the role those give (`role_from_permissions`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(TEAM_MEMBERS_SQL, [team_id, limit])
+        rows = cursor.fetchall()
+    return [
+        {"user_id": user_id, "permissions": list(held), "role": role_from_permissions(held)}
+        for user_id, held in rows
+    ]

@@ -204,3 +204,98 @@ def test_two_members_racing_for_the_teams_last_agent_let_one_win() -> None:
 
     assert Counter(results) == {"created": 1, "refused": 7}
     assert A1Agent.objects.filter(team_id=TEAM).count() == 3
+
+
+def test_the_audit_trail_names_the_member_who_changed_a_teams_agent_and_the_team(
+    world: None, owner_headers: Any
+) -> None:
+    agent, _ = agent_create(
+        owner_id=TEAM, team_id=TEAM, name="T", handle="t_audit", agent_type="work"
+    )
+    detail = f"/api/v1/agents/{agent.pk}/"
+
+    APIClient().patch(detail, {"name": "Renamed"}, format="json", **owner_headers("editor"))
+    APIClient().post(f"{detail}rotate-key/", **owner_headers("manager"))
+    APIClient().delete(detail, **owner_headers("admin"))
+
+    entries = AuditEntry.objects.filter(agent_id=agent.pk).order_by("id")
+    assert [(e.action, e.actor_id, e.owner_id) for e in entries] == [
+        ("agent.created", "", TEAM),  # made here by the system
+        ("agent.updated", "editor", TEAM),
+        ("app_key.rotated", "manager", TEAM),
+        ("agent.deleted", "admin", TEAM),
+    ]
+
+
+def test_the_conversations_and_integrations_lists_of_a_teams_agent_keep_their_query_count(
+    world: None, owner_headers: Any, django_assert_max_num_queries: Any
+) -> None:
+    from tests.factories import ConversationFactory, IntegrationFactory
+
+    agent, _ = agent_create(
+        owner_id=TEAM, team_id=TEAM, name="T", handle="t_lists", agent_type="work"
+    )
+    for n in range(30):
+        ConversationFactory.create(agent=agent, external_user_id=f"c{n}")
+    for provider in ("slack", "telegram", "discord"):
+        IntegrationFactory.create(agent=agent, provider=provider)
+    headers = owner_headers("viewer")
+    APIClient().get(f"/api/v1/conversations/?agent={agent.pk}", **headers)
+
+    with django_assert_max_num_queries(6):
+        conversations = APIClient().get(f"/api/v1/conversations/?agent={agent.pk}", **headers)
+    with django_assert_max_num_queries(6):
+        integrations = APIClient().get(f"/api/v1/integrations/?agent={agent.pk}", **headers)
+
+    assert len(conversations.json()["results"]) == 30
+    assert len(integrations.json()["results"]) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_removal_waits_for_a_creation_in_progress_and_a_later_creation_sees_it() -> None:
+    import threading
+    import time
+
+    from django.db import connection as thread_connection
+
+    from teams.errors import TeamNotFound
+    from tests.teams_world import member_remove
+
+    team_world()
+    holding, removed = threading.Event(), threading.Event()
+
+    def create_slowly() -> None:
+        try:
+            with transaction.atomic():
+                agent_create(
+                    owner_id=TEAM, team_id=TEAM, member_id="editor", name="S",
+                    handle="slow_one", agent_type="work",
+                )  # fmt: skip
+                holding.set()
+                time.sleep(0.5)  # the removal arrives meanwhile and must wait for this commit
+        finally:
+            thread_connection.close()
+
+    def remove() -> None:
+        try:
+            holding.wait(10)
+            member_remove(TEAM, "editor")
+            removed.set()
+        finally:
+            thread_connection.close()
+
+    threads = [threading.Thread(target=create_slowly), threading.Thread(target=remove)]
+    for thread in threads:
+        thread.start()
+    holding.wait(10)
+    assert not removed.wait(0.2)  # blocked on the team's row while the creation holds it
+    for thread in threads:
+        thread.join(20)
+
+    assert removed.is_set()
+    assert A1Agent.objects.filter(handle="slow_one", team_id=TEAM).exists()
+    with pytest.raises(TeamNotFound):
+        agent_create(
+            owner_id=TEAM, team_id=TEAM, member_id="editor", name="L", handle="late_one",
+            agent_type="personal",
+        )  # fmt: skip

@@ -336,3 +336,29 @@ def test_concurrent_membership_messages_leave_the_newest() -> None:
 
         assert results == [200] * 6
         assert role(user_id) is None
+
+
+# --- end to end ----------------------------------------------------------------------------
+
+
+def test_a_member_removed_by_a_signed_webhook_loses_the_teams_agent_on_the_next_request(
+    client: Client, owner_headers: Any
+) -> None:
+    from rest_framework.test import APIClient
+
+    from agents.services import agent_create
+
+    post_event(client, team_event("created"))
+    post_event(client, membership_event("created", "user_1"))
+    post_event(client, permission_event("created", "user_1", "a1zap:manager"))
+    agent, _ = agent_create(
+        owner_id=TEAM, team_id=TEAM, name="T", handle="t_e2e", agent_type="work"
+    )
+    detail = f"/api/v1/agents/{agent.pk}/"
+    assert APIClient().get(detail, **owner_headers("user_1")).status_code == 200
+
+    post_event(client, membership_event("deleted", "user_1"))
+
+    assert APIClient().get(detail, **owner_headers("user_1")).status_code == 404
+    post_event(client, team_event("deleted"))
+    assert not A1Agent.objects.filter(pk=agent.pk).exists()

@@ -11,5 +11,6 @@ from console.admin import (
     integrations,  # noqa: F401
     jobs,  # noqa: F401
     notifications,  # noqa: F401
+    teams,  # noqa: F401
     usage,  # noqa: F401
 )

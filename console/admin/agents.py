@@ -36,7 +36,7 @@ from accounts.selectors import user_ids_with_email
 from agents import services
 from agents.handles import handle_problem
 from agents.models import A1Agent, AgentStatus, App
-from agents.selectors import agent_counts_for_owner, handle_is
+from agents.selectors import agent_counts_for_owner, agent_reach, handle_is
 from analytics.selectors import (
     agents_ranked_by_slowest_response,
     agents_ranked_by_volume,
@@ -182,8 +182,15 @@ def _subscription_panel(agent: A1Agent) -> dict[str, Any]:
         "counts": counts,
         "over_limit": bool(limits.exceeded(counts)),
         "change_url": change_url,
-        "owner_url": reverse("admin:accounts_stackuser_change", args=(quote(agent.owner_id),)),
+        "owner_url": owner_url(agent),
     }
+
+
+def owner_url(agent: A1Agent) -> str:
+    """The page of the agent's owner: the user's, or the team's for a team's agent."""
+    if agent.team_id is not None:
+        return reverse("admin:teams_team_change", args=(quote(agent.team_id),))
+    return reverse("admin:accounts_stackuser_change", args=(quote(agent.owner_id),))
 
 
 def support_panels(agent: A1Agent) -> dict[str, Any]:
@@ -200,6 +207,10 @@ def support_panels(agent: A1Agent) -> dict[str, Any]:
         "integrations": integrations,
         "audit_entries": list(audit_entries_for_agent(agent.pk)[:AUDIT_ROWS]),
         "audit_url": reverse("admin:audit_auditentry_changelist") + f"?q={agent.pk}",
+        "reach": agent_reach(agent),
+        "team_url": (
+            reverse("admin:teams_team_change", args=(agent.team_id,)) if agent.team_id else None
+        ),
     }
 
 
@@ -300,8 +311,7 @@ class A1AgentAdmin(StaffPermissionsAdmin, LargeTableAdmin, ExactIdSearchAdmin, P
 
     @admin.display(description="owner", ordering="owner_id")
     def owner(self, agent: A1Agent) -> str:
-        url = reverse("admin:accounts_stackuser_change", args=(quote(agent.owner_id),))
-        return format_html('<a href="{}">{}</a>', url, agent.owner_id)
+        return format_html('<a href="{}">{}</a>', owner_url(agent), agent.owner_id)
 
     @admin.display(description="plan")
     def plan(self, agent: A1Agent) -> str:

@@ -22,6 +22,8 @@ from invoicing.api.serializers import (
     SubscriptionSerializer,
     UrlSerializer,
 )
+from teams.accounts import account_id_for
+from teams.roles import Role
 
 UNAVAILABLE = {
     502: OpenApiResponse(description="billing_provider_error: Stripe refused the request"),
@@ -33,6 +35,22 @@ def _owner(request: Request) -> Owner:
     owner = owner_of(request.user)
     assert owner is not None  # IsOwner
     return owner
+
+
+# Reading a team's plan is for its members; paying and the billing history for its admins.
+TEAM_PARAMETER = OpenApiParameter(
+    "team",
+    str,
+    description="A Stack Auth team you are a member of: its account instead of yours "
+    "(reading the subscription needs any role; checkout, the portal and billing events "
+    "need the team's admin role).",
+)
+
+
+def _account_id(request: Request, *, needs: Role) -> str:
+    """The account the request is about: the caller's own, or with `?team=` that team's."""
+    team_id = request.query_params.get("team")
+    return account_id_for(user_id=_owner(request).id, team_id=team_id, needs=needs)
 
 
 class PlanListView(generics.ListAPIView[SubscriptionPlan]):
@@ -54,11 +72,15 @@ class SubscriptionView(APIView):
 
     permission_classes = [IsOwner]
 
-    @extend_schema(summary="Your subscription", responses=SubscriptionSerializer)
+    @extend_schema(
+        summary="Your subscription, or a team's",
+        parameters=[TEAM_PARAMETER],
+        responses=SubscriptionSerializer,
+    )
     def get(self, request: Request) -> Response:
-        owner = _owner(request)
+        account_id = _account_id(request, needs=Role.VIEWER)
         overview = invoicing_selectors.subscription_overview(
-            owner.id, agent_counts_for_owner(owner.id)
+            account_id, agent_counts_for_owner(account_id)
         )
         return Response(SubscriptionSerializer(overview).data)
 
@@ -73,21 +95,23 @@ class CheckoutView(APIView):
         request=CheckoutRequestSerializer,
         responses={200: UrlSerializer, **UNAVAILABLE},
         parameters=[
+            TEAM_PARAMETER,
             OpenApiParameter(
                 "Idempotency-Key",
                 str,
                 OpenApiParameter.HEADER,
                 description="Optional: a retry with the same key returns the same session.",
-            )
+            ),
         ],
     )
     def post(self, request: Request) -> Response:
         owner = _owner(request)
+        account_id = _account_id(request, needs=Role.ADMIN)
         body = CheckoutRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         request_key = request.headers.get("Idempotency-Key") or uuid.uuid4().hex
         url = services.billing_checkout_create(
-            user_id=owner.id,
+            user_id=account_id,
             email=owner.email,
             plan_id=body.validated_data["plan"].id,
             interval=body.validated_data["interval"],
@@ -104,11 +128,13 @@ class PortalView(APIView):
     @extend_schema(
         summary="Open the Stripe customer portal",
         request=None,
+        parameters=[TEAM_PARAMETER],
         responses={200: UrlSerializer, 409: OpenApiResponse(description="no_billing_account"),
                    **UNAVAILABLE},
     )  # fmt: skip
     def post(self, request: Request) -> Response:
-        return Response({"url": services.billing_portal_create(user_id=_owner(request).id)})
+        account_id = _account_id(request, needs=Role.ADMIN)
+        return Response({"url": services.billing_portal_create(user_id=account_id)})
 
 
 class BillingEventListView(generics.ListAPIView[BillingEvent]):
@@ -120,8 +146,8 @@ class BillingEventListView(generics.ListAPIView[BillingEvent]):
     queryset = BillingEvent.objects.none()  # for the schema; get_queryset scopes to the owner
 
     def get_queryset(self) -> Any:
-        return selectors.billing_events_for_user(_owner(self.request).id)
+        return selectors.billing_events_for_user(_account_id(self.request, needs=Role.ADMIN))
 
-    @extend_schema(summary="Your billing events")
+    @extend_schema(summary="Your billing events, or a team's", parameters=[TEAM_PARAMETER])
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

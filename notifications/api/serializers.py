@@ -23,8 +23,8 @@ class EndpointSerializer(serializers.ModelSerializer[WebhookEndpoint]):
     class Meta:
         model = WebhookEndpoint
         fields: tuple[str, ...] = (
-            "id", "url", "description", "event_types", "enabled", "previous_secret_expires_at",
-            "failing_since", "disabled_at",
+            "id", "owner_id", "url", "description", "event_types", "enabled",
+            "previous_secret_expires_at", "failing_since", "disabled_at",
             "created_at", "updated_at",
         )  # fmt: skip
         read_only_fields: tuple[str, ...] = fields

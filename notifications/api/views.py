@@ -31,6 +31,8 @@ from notifications.api.throttling import EndpointActionThrottle
 from notifications.delivery import REPLAY_LIMIT, deliveries_replay
 from notifications.events import event_ping
 from notifications.models import WebhookAttempt, WebhookEndpoint
+from teams.accounts import account_id_for
+from teams.roles import Role
 
 # The actions that make us send are limited per endpoint too.
 ACTION_THROTTLES = [*api_settings.DEFAULT_THROTTLE_CLASSES, EndpointActionThrottle]
@@ -48,9 +50,11 @@ def _with_secret(endpoint: WebhookEndpoint, secret: str) -> dict[str, Any]:
     ),
     retrieve=extend_schema(summary="Read one webhook endpoint", responses=EndpointSerializer),
     create=extend_schema(
-        summary="Register a webhook endpoint",
+        summary="Register a webhook endpoint, yours or a team's",
         description="At most 5 per owner; https:// on a public host. The signing secret is in "
-        "this answer only.",
+        "this answer only. With `?team=<id>` (the team's admins) the endpoint is the team's "
+        "and receives its agents' events.",
+        parameters=[OpenApiParameter("team", str, description="A team you are an admin of.")],
         request=EndpointCreateSerializer,
         responses={201: EndpointWithSecretSerializer},
     ),
@@ -67,7 +71,8 @@ class EndpointViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet[WebhookEndpoint],
 ):
-    """An owner's webhook endpoints. Another owner's is 404 on every route."""
+    """An owner's webhook endpoints, and those of the teams they are an admin of (`owner_id`
+    tells them apart). Another owner's is 404 on every route."""
 
     serializer_class = EndpointSerializer
     permission_classes = [IsOwner]
@@ -82,7 +87,13 @@ class EndpointViewSet(
         serializer.is_valid(raise_exception=True)
         owner = owner_of(request.user)
         assert owner is not None  # IsOwner
-        endpoint, secret = services.endpoint_create(owner_id=owner.id, **serializer.validated_data)
+        # With ?team=, the team's endpoint: it receives the events of the team's agents.
+        account_id = account_id_for(
+            user_id=owner.id, team_id=request.query_params.get("team"), needs=Role.ADMIN
+        )
+        endpoint, secret = services.endpoint_create(
+            owner_id=account_id, **serializer.validated_data
+        )
         return Response(_with_secret(endpoint, secret), status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -180,31 +191,43 @@ def _uuid(raw: str) -> Any:
         raise exceptions.ValidationError({"endpoint": ["Must be a valid UUID."]}) from None
 
 
+SETTINGS_TEAM = OpenApiParameter(
+    "team", str, description="A team you are an admin of: its settings instead of yours."
+)
+
+
+def _settings_account(request: Request) -> str:
+    """The caller's account, or with `?team=` a team they are an admin of."""
+    owner = owner_of(request.user)
+    assert owner is not None  # IsOwner
+    team_id = request.query_params.get("team")
+    return account_id_for(user_id=owner.id, team_id=team_id, needs=Role.ADMIN)
+
+
 class NotificationSettingsView(APIView):
     """What the owner is told about their usage: emails on or off, and the thresholds."""
 
     permission_classes = [IsOwner]
 
     @extend_schema(
-        summary="Read your notification settings", responses=NotificationSettingsSerializer
+        summary="Read your notification settings",
+        parameters=[SETTINGS_TEAM],
+        responses=NotificationSettingsSerializer,
     )
     def get(self, request: Request) -> Response:
-        owner = owner_of(request.user)
-        assert owner is not None  # IsOwner
-        choice = services.notification_settings_for(owner.id)
+        choice = services.notification_settings_for(_settings_account(request))
         return Response(NotificationSettingsSerializer(choice).data)
 
     @extend_schema(
         summary="Change your notification settings",
+        parameters=[SETTINGS_TEAM],
         request=NotificationSettingsSerializer,
         responses=NotificationSettingsSerializer,
     )
     def patch(self, request: Request) -> Response:
         serializer = NotificationSettingsSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        owner = owner_of(request.user)
-        assert owner is not None  # IsOwner
         choice = services.notification_settings_update(
-            owner_id=owner.id, **serializer.validated_data
+            owner_id=_settings_account(request), **serializer.validated_data
         )
         return Response(NotificationSettingsSerializer(choice).data)

@@ -10,6 +10,8 @@ from agents.selectors import agent_queryset_for
 from core.months import current_month
 from core.permissions import IsApp, IsOwner, IsOwnerOrStaff
 from core.principals import app_of, owner_of
+from teams.accounts import account_id_for
+from teams.roles import Role
 from usage import selectors, services
 from usage.api.serializers import (
     AgentUsageResponseSerializer,
@@ -79,20 +81,29 @@ class AgentUsageView(APIView):
 
 
 class UsageSummaryView(APIView):
-    """The owner's month: per-agent totals, quota use and projected overage."""
+    """The owner's month, or a team's: per-agent totals, quota use and projected overage."""
 
     permission_classes = [IsOwner]
 
     @extend_schema(
         summary="Monthly usage summary",
-        parameters=[OpenApiParameter("month", str, description="YYYY-MM; default this month")],
+        parameters=[
+            OpenApiParameter("month", str, description="YYYY-MM; default this month"),
+            OpenApiParameter(
+                "team", str, description="A team you are a member of: its month instead of yours"
+            ),
+        ],
         responses=UsageSummarySerializer,
     )
     def get(self, request: Request) -> Response:
         owner = owner_of(request.user)
         assert owner is not None  # IsOwner
-        query = MonthSerializer(data=request.query_params.dict())
+        params = request.query_params.dict()
+        account_id = account_id_for(
+            user_id=owner.id, team_id=params.pop("team", None), needs=Role.VIEWER
+        )
+        query = MonthSerializer(data=params)
         query.is_valid(raise_exception=True)
         month = query.validated_data.get("month") or current_month()
-        summary = selectors.usage_month_summary(owner.id, month)
+        summary = selectors.usage_month_summary(account_id, month)
         return Response(UsageSummarySerializer(summary).data)
