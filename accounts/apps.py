@@ -6,8 +6,9 @@ class AccountsConfig(AppConfig):
     verbose_name = "Users"
 
     def ready(self) -> None:
-        from accounts.selectors import stack_user_email
+        from accounts.selectors import account_emails
         from notifications.email import owner_email_resolver_set
 
-        # Apps below accounts email an owner at the address the user mirror holds.
-        owner_email_resolver_set(stack_user_email)
+        # Apps below accounts email an owner (a team: its admins) at the addresses the user
+        # mirror holds.
+        owner_email_resolver_set(account_emails)

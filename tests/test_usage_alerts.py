@@ -293,3 +293,24 @@ def test_support_staff_read_usage_alerts_and_owners_choices_found_by_owner_id() 
     choices = client.get("/admin/notifications/notificationsettings/?q=user_2")
     assert choices.status_code == 200
     assert "90" in choices.content.decode()
+
+
+def test_a_teams_alert_is_emailed_to_each_of_its_admins_and_nobody_else() -> None:
+    from tests.teams_world import member_add, team_make
+
+    team_make("team-alerts")
+    member_add("team-alerts", "boss", ["team_admin"])
+    member_add("team-alerts", "second", ["a1zap:admin"])
+    member_add("team-alerts", "worker")  # a plain member: the editor role
+    for user_id in ("boss", "second", "worker"):
+        StackUser.objects.create(id=user_id, email=f"{user_id}@example.com")
+    alert = UsageAlert.objects.create(
+        user_id="team-alerts", month=this_month(), kind="threshold", percent=80,
+        message_count=800, included_messages=1000,
+    )  # fmt: skip
+    alerts.usage_alerts_notify(owner_id="team-alerts")
+    assert alerts.usage_alert_email(alert_id=alert.pk) == "sent"
+    assert sorted(email.to[0] for email in mail.outbox) == [
+        "boss@example.com",
+        "second@example.com",
+    ]
