@@ -297,3 +297,34 @@ def test_options_asking_for_csv_answers_json(api_client: APIClient, owner_header
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/json")
     assert response.json()["name"]
+
+
+def test_the_summary_covers_the_callers_teams_and_filters_by_team(
+    api_client: APIClient, owner_headers: Headers
+) -> None:
+    from agents.services import agent_create
+    from tests.teams_world import member_add, team_make
+
+    team_make("team-stats")
+    member_add("team-stats", "user_1", ["a1zap:viewer"])
+    mine = new_agent("mine_bot")
+    theirs, _ = agent_create(owner_id="team-stats", team_id="team-stats", name="Team",
+                             handle="team_bot", agent_type="work")  # fmt: skip
+    for agent in (mine, theirs):
+        post_at(open_at(agent, moment(DAY, 12)), "user", moment(DAY, 12, 1))
+    new_agent("not_mine", owner="user_2")
+    query = {"start": DAY.isoformat(), "end": NEXT.isoformat()}
+
+    def handles(**extra: str) -> Any:
+        response = api_client.get("/api/v1/analytics/summary/", {**query, **extra},
+                                  **owner_headers())  # fmt: skip
+        assert response.status_code == 200, response.content
+        return [agent["handle"] for agent in response.json()["agents"]]
+
+    assert handles() == ["mine_bot", "team_bot"]
+    assert handles(team="team-stats") == ["team_bot"]
+    assert handles(team="none") == ["mine_bot"]
+    assert handles(team="team-unknown") == []
+    other = api_client.get("/api/v1/analytics/summary/", {**query, "team": "team-stats"},
+                           **owner_headers("user_2"))  # fmt: skip
+    assert other.json()["agents"] == []

@@ -54,6 +54,15 @@ class AnalyticsQuerySerializer(StrictFieldsMixin, serializers.Serializer[Any]):
         return {**attrs, "start": start, "end": end, "channel": attrs.get("channel")}
 
 
+class AnalyticsSummaryQuerySerializer(AnalyticsQuerySerializer):
+    team = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text="Only this team's agents (a team id), or `none` for only your own; "
+        "default every agent you may see.",
+    )
+
+
 class ResponseTimeSerializer(serializers.Serializer[Any]):
     count = serializers.IntegerField()
     p50_seconds = serializers.FloatField(allow_null=True)

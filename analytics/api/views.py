@@ -22,6 +22,7 @@ from agents.selectors import agent_queryset_for
 from analytics.api.serializers import (
     AgentAnalyticsSerializer,
     AnalyticsQuerySerializer,
+    AnalyticsSummaryQuerySerializer,
     AnalyticsSummarySerializer,
 )
 from analytics.selectors import analytics_report
@@ -194,7 +195,14 @@ class AnalyticsSummaryView(AnalyticsView):
         summary="Analytics summary across the owner's agents",
         description="One total per agent over [start, end] and one across agents; end users "
         "of different agents are different end users.",
-        parameters=QUERY_PARAMETERS,
+        parameters=[
+            *QUERY_PARAMETERS,
+            OpenApiParameter(
+                "team",
+                str,
+                description="Only this team's agents (a team id), or `none` for only your own.",
+            ),
+        ],
         responses={
             (200, "application/json"): AnalyticsSummarySerializer,
             (200, "text/csv"): CSV_RESPONSE,
@@ -203,14 +211,16 @@ class AnalyticsSummaryView(AnalyticsView):
     def get(self, request: Request) -> Response:
         owner = owner_of(request.user)
         assert owner is not None  # IsOwner
-        query = AnalyticsQuerySerializer(data=request.query_params.dict())
+        query = AnalyticsSummaryQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         fields = query.validated_data
-        agents = list(
-            agent_queryset_for(request.user)
-            .order_by("handle", "id")
-            .values_list("id", "name", "handle")
-        )
+        visible = agent_queryset_for(request.user)
+        team = fields.get("team")
+        if team == "none":
+            visible = visible.filter(team__isnull=True)
+        elif team:
+            visible = visible.filter(team_id=team)
+        agents = list(visible.order_by("handle", "id").values_list("id", "name", "handle"))
         report = analytics_report(
             agent_ids=[agent_id for agent_id, _, _ in agents],
             start=fields["start"],
