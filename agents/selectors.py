@@ -184,6 +184,11 @@ def handle_is_taken(handle: str, *, excluding_agent_id: Any = None) -> bool:
     return agents.exists()
 
 
+def agent_owner_subquery(agent_id: Any) -> Subquery:
+    """The agent's owner as a subquery, for a filter that should not read it first."""
+    return Subquery(A1Agent.objects.filter(pk=agent_id).values("owner_id")[:1])
+
+
 def agent_owner_id(agent_id: Any) -> str | None:
     """The agent's owner, or None if there is no such agent."""
     owner_id = A1Agent.objects.filter(pk=agent_id).values_list("owner_id", flat=True).first()

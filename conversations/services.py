@@ -22,13 +22,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Subquery
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from agents.errors import AgentNotActive
 from agents.locks import agent_hold_status
-from agents.models import A1Agent, AgentStatus
+from agents.models import AgentStatus
+from agents.selectors import agent_owner_subquery
 from conversations import rollups
 from conversations.errors import ConversationArchived, ConversationGone
 from conversations.models import AgentConversation, ConversationStatus, Message
@@ -122,14 +122,10 @@ def conversation_archive(*, conversation_id: uuid.UUID) -> AgentConversation:
     return conversation
 
 
-def _owner_of(agent_id: uuid.UUID) -> Subquery:
-    return Subquery(A1Agent.objects.filter(pk=agent_id).values("owner_id")[:1])
-
-
 def _emit(agent_id: uuid.UUID, event_type: str, data: dict[str, Any]) -> None:
     """The agent's owner's webhooks hear of it in this transaction (an outbox row); one query
     when nobody listens."""
-    event_emit(owner_id=_owner_of(agent_id), event_type=event_type, data=data)
+    event_emit(owner_id=agent_owner_subquery(agent_id), event_type=event_type, data=data)
 
 
 def conversation_event_data(conversation: AgentConversation) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import certifi
 import httpx
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
@@ -283,8 +283,6 @@ def deliveries_replay(
     """Deliver the owner's event (`event_id`), or every event since `since` that the endpoint
     subscribes to, to this endpoint afresh (due now, retries anew), queued on commit; return
     how many. One statement: existing deliveries are reset, missing ones created."""
-    from django.db import connection
-
     from jobs.enqueue import enqueue_on_commit
     from notifications.events import OPT_IN_EVENT_TYPES
     from notifications.tasks import webhook_deliver

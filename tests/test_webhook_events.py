@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from django.db import transaction
 
+from agents.selectors import agent_owner_subquery
 from billing.services import subscription_change_plan
-from conversations.services import _owner_of, conversation_open, message_post
+from conversations.services import conversation_open, message_post
 from integrations.services import integration_create, integration_update
 from notifications.api.event_schemas import EVENT_DATA
 from notifications.events import EVENT_TYPES, event_emit
@@ -95,7 +96,7 @@ def test_a_message_nobody_listens_to_costs_one_query_and_no_row(
     agent = new_agent()
     conversation, _ = conversation_open(agent_id=agent.pk, channel="web")
     with transaction.atomic(), django_assert_num_queries(1):
-        event_emit(owner_id=_owner_of(agent.pk), event_type="message.created", data={})
+        event_emit(owner_id=agent_owner_subquery(agent.pk), event_type="message.created", data={})
     message_post(conversation=conversation, role="user", content="Hello")
     assert not WebhookEvent.objects.exists()
 

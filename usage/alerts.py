@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q, Subquery
+from django.db.models import Q
 from django.utils import timezone
 
-from agents.models import A1Agent
+from agents.selectors import agent_owner_subquery
 from billing.rules import plan_of_user_sql
 from notifications.email import owner_email_send
 from notifications.events import event_emit
@@ -54,7 +54,7 @@ def usage_hard_cap_reached(*, agent_id: Any, events: Sequence[Any]) -> None:
     from usage.tasks import usage_hard_cap_alert
 
     month = _month_of(events)
-    owner = Subquery(A1Agent.objects.filter(pk=agent_id).values("owner_id")[:1])
+    owner = agent_owner_subquery(agent_id)
     if UsageAlert.objects.filter(user_id=owner, month=month, kind=UsageAlertKind.HARD_CAP).exists():
         return
     enqueue_now(usage_hard_cap_alert, agent_id=str(agent_id), month=month.isoformat())
