@@ -198,6 +198,24 @@ class ActivityCounters(models.Model):
         abstract = True
 
 
+# The CHECKs every table of ActivityCounters holds.
+COUNTS_NOT_NEGATIVE = Q(
+    conversations_started__gte=0,
+    conversations_answered__gte=0,
+    active_conversations__gte=0,
+    end_users__gte=0,
+    user_messages__gte=0,
+    agent_messages__gte=0,
+    system_messages__gte=0,
+    tool_messages__gte=0,
+    responses__gte=0,
+    first_responses__gte=0,
+)
+BUCKETS_COMPLETE = Q(response_buckets__len=RESPONSE_BUCKETS) & Q(
+    first_response_buckets__len=RESPONSE_BUCKETS
+)
+
+
 class AgentActivityDay(ActivityCounters):
     """One agent's activity on one UTC day and channel: the analytics rollup.
 
@@ -220,23 +238,11 @@ class AgentActivityDay(ActivityCounters):
                 condition=Q(channel__in=Channel.values), name="agent_activity_days_valid_channel"
             ),
             models.CheckConstraint(
-                condition=Q(
-                    conversations_started__gte=0,
-                    conversations_answered__gte=0,
-                    active_conversations__gte=0,
-                    end_users__gte=0,
-                    user_messages__gte=0,
-                    agent_messages__gte=0,
-                    system_messages__gte=0,
-                    tool_messages__gte=0,
-                    responses__gte=0,
-                    first_responses__gte=0,
-                ),
+                condition=COUNTS_NOT_NEGATIVE,
                 name="agent_activity_days_counts_not_negative",
             ),
             models.CheckConstraint(
-                condition=Q(response_buckets__len=RESPONSE_BUCKETS)
-                & Q(first_response_buckets__len=RESPONSE_BUCKETS),
+                condition=BUCKETS_COMPLETE,
                 name="agent_activity_days_bucket_count",
             ),
         ]
@@ -265,23 +271,11 @@ class AgentActivityDayTotal(ActivityCounters):
         db_table = "agent_activity_day_totals"
         constraints = [
             models.CheckConstraint(
-                condition=Q(
-                    conversations_started__gte=0,
-                    conversations_answered__gte=0,
-                    active_conversations__gte=0,
-                    end_users__gte=0,
-                    user_messages__gte=0,
-                    agent_messages__gte=0,
-                    system_messages__gte=0,
-                    tool_messages__gte=0,
-                    responses__gte=0,
-                    first_responses__gte=0,
-                ),
+                condition=COUNTS_NOT_NEGATIVE,
                 name="agent_activity_day_totals_counts_not_negative",
             ),
             models.CheckConstraint(
-                condition=Q(response_buckets__len=RESPONSE_BUCKETS)
-                & Q(first_response_buckets__len=RESPONSE_BUCKETS),
+                condition=BUCKETS_COMPLETE,
                 name="agent_activity_day_totals_bucket_count",
             ),
         ]
