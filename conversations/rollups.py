@@ -493,13 +493,9 @@ def rollups_rebuild_agent(*, agent_id: uuid.UUID, since: dt.date | None = None) 
         if not agents_lock([agent_id]):
             return
         with connection.cursor() as cursor:
-            cursor.execute(
-                "DELETE FROM agent_activity_days WHERE agent_id = %(agent)s"
-                " AND day >= %(since_day)s",
-                parameters,
-            )
             for table in (
-                "agent_activity_day_totals", "agent_activity_users", "agent_activity_returns",
+                "agent_activity_days", "agent_activity_day_totals", "agent_activity_users",
+                "agent_activity_returns",
             ):  # fmt: skip
                 cursor.execute(
                     f"DELETE FROM {table} WHERE agent_id = %(agent)s"  # noqa: S608 (ours)

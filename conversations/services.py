@@ -142,7 +142,8 @@ def conversation_event_data(conversation: AgentConversation) -> dict[str, Any]:
 
 
 def message_event_data(message: Message) -> dict[str, Any]:
-    """What a message.created webhook says: the message as the API shows it."""
+    """What a message.created webhook says (its shape: notifications/api/event_schemas.py;
+    ids named `agent_id`/`conversation_id` as in every other event body)."""
     return {
         "id": message.id,
         "agent_id": message.agent_id,

@@ -328,3 +328,18 @@ def test_the_summary_covers_the_callers_teams_and_filters_by_team(
     other = api_client.get("/api/v1/analytics/summary/", {**query, "team": "team-stats"},
                            **owner_headers("user_2"))  # fmt: skip
     assert other.json()["agents"] == []
+
+
+def test_a_range_is_at_most_400_days(api_client: APIClient, owner_headers: Headers) -> None:
+    agent = new_agent()
+    end = dt.date(2026, 12, 1)
+
+    def status(days: int) -> int:
+        start = end - dt.timedelta(days=days - 1)
+        return int(
+            analytics(
+                api_client, agent, owner_headers(), start=start.isoformat(), end=end.isoformat()
+            ).status_code
+        )
+
+    assert (status(400), status(401)) == (200, 400)
