@@ -1,6 +1,7 @@
 """factory_boy factories for the domain models, used across the test suite."""
 
 import datetime as dt
+import itertools
 from typing import Any
 
 import factory
@@ -10,6 +11,7 @@ from billing.models import UserSubscription
 from conversations.models import AgentConversation, Message
 from integrations.models import AgentIntegration
 from usage.models import AgentUsage
+from usage.services import UsageEvent, usage_ingest
 
 
 class AppFactory(factory.django.DjangoModelFactory[App]):
@@ -50,6 +52,18 @@ class UsageFactory(factory.django.DjangoModelFactory[AgentUsage]):
 
     agent = factory.SubFactory(AgentFactory)
     date = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC).date())
+
+
+_event_numbers = itertools.count()
+
+
+def messages_ingested(agent: A1Agent, *, day: dt.date, messages: int) -> None:
+    """Count `messages` for the agent on `day` (noon UTC) through the real ingestion, so the
+    day's `agent_usage` row and the owner's monthly counter (what the close bills) move
+    together, as in production."""
+    at = dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC)
+    event_id = f"test-event-{next(_event_numbers)}"
+    usage_ingest(agent_id=agent.pk, events=[UsageEvent(event_id, at, messages=messages)])
 
 
 class ConversationFactory(factory.django.DjangoModelFactory[AgentConversation]):

@@ -17,7 +17,7 @@ from agents.services import agent_create
 from billing.models import BillingEvent, UserSubscription
 from billing.services import subscription_change_plan
 from invoicing.closing import close_period_record
-from tests.factories import AgentFactory, UsageFactory
+from tests.factories import AgentFactory, messages_ingested
 from usage.models import UserMonthlyUsage
 
 pytestmark = pytest.mark.django_db
@@ -206,9 +206,9 @@ def september_usage() -> None:
     for user, days in usage.items():
         for number, (day, messages) in enumerate(days):
             agent = AgentFactory.create(owner_id=f"user_{user}", handle=f"{user}_{number}")
-            UsageFactory.create(agent=agent, date=day, message_count=messages)
+            messages_ingested(agent, day=day, messages=messages)
     october_agent = AgentFactory.create(owner_id="user_a", handle="a_october")
-    UsageFactory.create(agent=october_agent, date=dt.date(2026, 10, 1), message_count=99_999)
+    messages_ingested(october_agent, day=dt.date(2026, 10, 1), messages=99_999)
 
 
 def closed_rows() -> dict[str, tuple[Decimal | None, int, int]]:

@@ -20,7 +20,7 @@ from invoicing.stripe_inbox import stripe_event_process
 from tests.background import manage_py, wait_until
 from tests.conftest import STRIPE_KEY
 from tests.conftest import STRIPE_WEBHOOK_SECRET as WEBHOOK_SECRET
-from tests.factories import AgentFactory, UsageFactory
+from tests.factories import AgentFactory, messages_ingested
 from tests.stripe_fake import StripeFake, sign
 
 pytestmark = pytest.mark.django_db
@@ -447,7 +447,7 @@ def overage(fake: StripeFake) -> dict[str, str]:
         UserSubscription.objects.create(user_id=f"user_{user}", plan_id="pro",
                                         stripe_customer_id=customer)  # fmt: skip
         agent = AgentFactory.create(owner_id=f"user_{user}")
-        UsageFactory.create(agent=agent, date=dt.date(2026, 9, 14), message_count=messages)
+        messages_ingested(agent, day=dt.date(2026, 9, 14), messages=messages)
     return customers
 
 

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from billing.models import BillingEvent, UserSubscription
 from tests.background import wait_until, worker_process
 from tests.conftest import STRIPE_KEY
-from tests.factories import AgentFactory, UsageFactory
+from tests.factories import AgentFactory, messages_ingested
 from tests.stripe_fake import StripeFake
 
 USERS = 8
@@ -40,7 +40,7 @@ def test_a_worker_killed_in_the_middle_of_the_close_leaves_every_invoice_item_on
         UserSubscription.objects.create(user_id=f"user_{n}", plan_id="pro",
                                         stripe_customer_id=customer)  # fmt: skip
         agent = AgentFactory.create(owner_id=f"user_{n}")
-        UsageFactory.create(agent=agent, date=dt.date(2026, 9, 14), message_count=51_000 + n)
+        messages_ingested(agent, day=dt.date(2026, 9, 14), messages=51_000 + n)
     app.control.purge()
     env = {
         "STRIPE_SECRET_KEY": STRIPE_KEY, "STRIPE_API_BASE": fake.base_url,

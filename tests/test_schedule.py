@@ -14,7 +14,7 @@ from core.months import current_month, format_month
 from jobs.models import ScheduledRun
 from jobs.services import scheduled_run_once
 from tests.background import wait_until
-from tests.factories import AgentFactory, UsageFactory
+from tests.factories import AgentFactory, messages_ingested
 from tests.stripe_fake import StripeFake
 from usage.models import UsageEventId
 
@@ -98,7 +98,7 @@ def test_two_beats_the_monthly_close_runs_once_and_sends_each_invoice_item_once(
     customer = fake.customer()["id"]
     UserSubscription.objects.create(user_id="user_a", plan_id="pro", stripe_customer_id=customer)
     agent = AgentFactory.create(owner_id="user_a")
-    UsageFactory.create(agent=agent, date=last_month + dt.timedelta(days=13), message_count=55_500)
+    messages_ingested(agent, day=last_month + dt.timedelta(days=13), messages=55_500)
 
     two_beats_send("close-billing-period")
     (run,) = wait_until(lambda: handled("close_billing_period", 2), "both sends handled")
