@@ -368,7 +368,8 @@ def agent_move(
     teams' rows, the receiving account's subscription, the agent), the receiving account
     must have room for the agent (an archived one always fits). Everything under the agent
     goes with it; its daily usage rows stay on it, the months already closed stay billed to
-    whoever was billed, and the monthly counters stay with the account that counted them.
+    whoever was billed, and the monthly counters stay with the account that counted them
+    (the close bills those counters: the month in progress is split at the move).
     Access rules are a team's: the agent arrives open to all (`team`). Recorded in the
     audit trail as `agent.moved`.
     """

@@ -1,10 +1,13 @@
 """The monthly close through Django vs the same totals in one hand-written SQL aggregation.
 
-- `close_period_record` (invoicing.closing, the real close: INSERT_SQL, one ledger row per user;
-  the month's rows are deleted, untimed, before each repetition so every one writes them all);
+- `close_period_record` (invoicing.closing, the real close: INSERT_SQL, one ledger row per
+  account; the month's rows are deleted, untimed, before each repetition so every one writes
+  them all);
 - `period_charges` (what `--dry-run` reads: CLOSE_SQL through Django's cursor);
 - CLOSE_SQL through psycopg without Django (the same query: Django's own cost);
-- the database floor: per-agent sums first, then per owner (no COUNT(DISTINCT), so no sort
+- the database floor: the month's counters (`user_monthly_usage`, which generate_demo_data
+  writes to match its `agent_usage` rows) joined to the agents each account owns with usage
+  rows in the month (one row per agent first, then per owner: no COUNT(DISTINCT), so no sort
   of every usage row), priced the same way. Its totals are checked against the close's.
 """
 
@@ -17,16 +20,24 @@ from decimal import Decimal
 from typing import Any
 
 FLOOR_SQL = """
-WITH per_agent AS (
-    SELECT agent_id, SUM(COALESCE(message_count, 0)) AS messages
-    FROM agent_usage
+WITH counted AS (
+    SELECT user_id, message_count AS messages
+    FROM user_monthly_usage
+    WHERE month = %(first)s
+),
+used AS (
+    SELECT agent_id FROM agent_usage
     WHERE date >= %(first)s AND date < %(after)s
     GROUP BY agent_id
 ),
-per_user AS (
-    SELECT a.owner_id AS user_id, COUNT(*) AS agents, SUM(pa.messages)::bigint AS messages
-    FROM per_agent pa JOIN a1_agents a ON a.id = pa.agent_id
+owned AS (
+    SELECT a.owner_id AS user_id, COUNT(*) AS agents
+    FROM used JOIN a1_agents a ON a.id = used.agent_id
     GROUP BY a.owner_id
+),
+per_user AS (
+    SELECT user_id, COALESCE(o.agents, 0) AS agents, COALESCE(c.messages, 0) AS messages
+    FROM counted c FULL JOIN owned o USING (user_id)
 )
 SELECT u.user_id, u.agents, u.messages,
        ROUND(CASE WHEN p.messages_hard_cap OR p.max_messages_per_month IS NULL THEN 0

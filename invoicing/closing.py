@@ -1,19 +1,35 @@
-"""The monthly close: bill each user's messages past their plan's included amount, once.
+"""The monthly close: bill each account's messages past its plan's included amount, once.
 
-1. One aggregation query sums the month's `agent_usage` per user and prices the overage with
-   the user's plan (hard-capped plans and plans without a quota have none).
-2. One INSERT … SELECT writes a `usage_period_closed` ledger row per user and month;
+1. One aggregation query reads the month's messages per account from its running monthly
+   counter (`user_monthly_usage`; an account is a user or a team) and prices the overage
+   with the account's plan (hard-capped plans and plans without a quota have none).
+2. One INSERT … SELECT writes a `usage_period_closed` ledger row per account and month;
    a unique index on (user_id, period) makes a re-run insert nothing.
 3. After that commits, one task per row with an amount and no Stripe invoice item yet
    (`invoicing.tasks.overage_invoice_item_send`) creates its item, with an idempotency key
-   derived from the row (user and month), and stores the item's id on the row. A task holds
-   a lock on its row while it calls Stripe, so a second task for the same row (a re-run of
-   the close, a redelivery after a worker died, the other beat) waits its turn or finds the
-   row sent; one redelivered after Stripe answered but before the id was stored gets Stripe's
-   first answer again for the same key. Re-running the close sends nothing twice.
+   derived from the row (account and month), and stores the item's id on the row. A task
+   holds a lock on its row while it calls Stripe, so a second task for the same row (a re-run
+   of the close, a redelivery after a worker died, the other beat) waits its turn or finds
+   the row sent; one redelivered after Stripe answered but before the id was stored gets
+   Stripe's first answer again for the same key. Re-running the close sends nothing twice.
+
+Which account pays for a message is decided when it is counted: usage ingestion
+(`usage.services.INGEST_SQL`) adds it to the counter of the account that owns the agent at
+that moment, in the statement that writes the agent's day, and the quota and the usage
+summary's `messages_used` read the same counter. So the close, the quota and the summary
+count the same messages; an agent moved between a user and a team mid-month leaves the
+messages counted before the move with the account that owned it then, and the messages of an
+agent deleted before the close are still billed (its daily rows go with it, the counter
+stays).
+
+The ledger row's `agents` is informational, not billed: how many agents the account owns at
+the close that have a usage row (`agent_usage`) in the month. A moved agent counts for its
+owner at the close only; a deleted one counts for no one. An account with agents that have
+usage rows but no counted messages (API calls only) gets a row with 0 messages, as one with
+counted messages and no such agents gets a row with `agents` 0.
 
 Paused and archived agents accrue no usage (their apps are refused), so their days cost
-nothing. The plan used is the user's plan at the time of the close.
+nothing. The plan used is the account's plan at the time of the close.
 """
 
 import datetime as dt
@@ -33,7 +49,8 @@ from jobs.enqueue import enqueue_now
 
 PERIOD_CLOSED = BillingEventType.USAGE_PERIOD_CLOSED
 
-# Per user: the month's messages, the plan's included amount and the priced overage
+# Per account: the month's messages (its counter), the agents it owns at the close with usage
+# in the month (informational), the plan's included amount and the priced overage
 # (billing.rules prices it, as it does the usage summary's projection).
 CLOSE_SQL = f"""
 SELECT u.user_id, s.id AS subscription_id, p.id AS plan_id,
@@ -42,17 +59,26 @@ SELECT u.user_id, s.id AS subscription_id, p.id AS plan_id,
        {overage_cost_sql("o.overage_messages")} AS amount,
        s.stripe_customer_id
 FROM (
-    -- Sum per agent first, then per owner: no COUNT(DISTINCT), which would sort every
-    -- usage row of the month.
-    SELECT a.owner_id AS user_id, COUNT(*) AS agents, SUM(per_agent.messages)::bigint AS messages
+    SELECT COALESCE(counted.user_id, owned.user_id) AS user_id,
+           COALESCE(owned.agents, 0) AS agents,
+           COALESCE(counted.messages, 0)::bigint AS messages
     FROM (
-        SELECT agent_id, SUM(COALESCE(message_count, 0)) AS messages
-        FROM agent_usage
-        WHERE date >= %(first)s AND date < %(after)s
-        GROUP BY agent_id
-    ) per_agent
-    JOIN a1_agents a ON a.id = per_agent.agent_id
-    GROUP BY a.owner_id
+        SELECT user_id, message_count AS messages
+        FROM user_monthly_usage
+        WHERE month = %(first)s
+    ) counted
+    FULL JOIN (
+        -- One row per agent first, then per owner: no COUNT(DISTINCT), which would sort
+        -- every usage row of the month.
+        SELECT a.owner_id AS user_id, COUNT(*) AS agents
+        FROM (
+            SELECT agent_id FROM agent_usage
+            WHERE date >= %(first)s AND date < %(after)s
+            GROUP BY agent_id
+        ) used
+        JOIN a1_agents a ON a.id = used.agent_id
+        GROUP BY a.owner_id
+    ) owned ON owned.user_id = counted.user_id
 ) u
 {plan_of_user_sql("u.user_id")}
 CROSS JOIN LATERAL (SELECT {overage_messages_sql("u.messages")} AS overage_messages) o
@@ -105,7 +131,7 @@ class CloseResult:
 
 
 def period_charges(month: dt.date) -> Iterator[PeriodCharge]:
-    """What the close would charge, per user (what --dry-run prints)."""
+    """What the close would charge, per account (what --dry-run prints)."""
     first, after = month_bounds(month)
     with connection.cursor() as cursor:
         cursor.execute(CLOSE_SQL + " ORDER BY u.user_id", {"first": first, "after": after})
@@ -120,7 +146,7 @@ def period_charges(month: dt.date) -> Iterator[PeriodCharge]:
 
 
 def close_period_record(month: dt.date) -> int:
-    """Write the month's ledger rows (one per user, once); return how many are new."""
+    """Write the month's ledger rows (one per account, once); return how many are new."""
     first, after = month_bounds(month)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(INSERT_SQL, {"first": first, "after": after, "period": format_month(first)})

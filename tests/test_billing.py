@@ -13,12 +13,13 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from agents.services import agent_create
+from agents.services import agent_create, agent_delete
 from billing.models import BillingEvent, UserSubscription
 from billing.services import subscription_change_plan
 from invoicing.closing import close_period_record
 from tests.factories import AgentFactory, messages_ingested
 from usage.models import UserMonthlyUsage
+from usage.services import UsageEvent, usage_ingest
 
 pytestmark = pytest.mark.django_db
 
@@ -263,6 +264,40 @@ def test_dry_run_prints_the_charges_and_writes_nothing() -> None:
     assert not BillingEvent.objects.exists()
     assert "user_a" in out.getvalue()
     assert "5 users, 2 with overage, total 11.25." in out.getvalue()
+
+
+def test_close_bills_the_messages_of_an_agent_deleted_before_the_close() -> None:
+    """Given a pro user's agent with 55,500 September messages, deleted before the close,
+    when September closes, then its messages are billed (5,500 over x 0.002 = 11.00): they
+    were counted in the user's month, which outlives the agent and its daily rows."""
+    UserSubscription.objects.create(user_id="user_gone", plan_id="pro")
+    agent, _ = agent_create(owner_id="user_gone", name="G", handle="gone_soon", agent_type="work")
+    messages_ingested(agent, day=dt.date(2026, 9, 14), messages=55_500)
+    agent_delete(agent=agent)
+
+    close_period_record(dt.date(2026, 9, 1))
+
+    row = BillingEvent.objects.get(user_id="user_gone", event_type="usage_period_closed")
+    assert (row.amount, row.metadata) == (
+        Decimal("11.00"),
+        {"period": "2026-09", "plan_id": "pro", "agents": 0, "messages": 55_500,
+         "included_messages": 50_000, "overage_messages": 5_500},
+    )  # fmt: skip
+
+
+def test_close_records_an_account_whose_agents_made_only_api_calls_with_no_messages() -> None:
+    """Given an agent with September usage rows but no messages (API calls only), when
+    September closes, then its owner gets a row of 0 messages and 1 agent, billed nothing."""
+    agent, _ = agent_create(owner_id="user_api", name="A", handle="api_only", agent_type="work")
+    usage_ingest(agent_id=agent.pk, events=[
+        UsageEvent("calls", dt.datetime(2026, 9, 3, 12, tzinfo=dt.UTC), api_calls=40)
+    ])  # fmt: skip
+
+    close_period_record(dt.date(2026, 9, 1))
+
+    row = BillingEvent.objects.get(user_id="user_api", event_type="usage_period_closed")
+    metadata = row.metadata or {}
+    assert (row.amount, metadata["messages"], metadata["agents"]) == (Decimal("0.00"), 0, 1)
 
 
 def test_close_refuses_a_month_that_has_not_ended() -> None:

@@ -127,3 +127,39 @@ def test_the_team_parameter_is_checked_with_the_month(world: None, owner_headers
     )
 
     assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+
+
+def test_the_close_bills_an_agents_messages_to_the_account_that_owned_it_when_they_were_counted(
+    world: None,
+) -> None:
+    """Given a user's agent with September messages before its move into TEAM and more after
+    it (both accounts on pro: 50,000 included, 0.002 per message over), when September
+    closes, then each account is billed for the messages counted while it owned the agent;
+    `agents` counts the agents an account owns at the close that have usage that month."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from agents.services import agent_create, agent_move
+    from billing.models import BillingEventType
+    from invoicing.closing import close_period_record
+    from tests.factories import messages_ingested
+
+    UserSubscription.objects.create(user_id="editor", plan_id="pro")
+    agent, _ = agent_create(owner_id="editor", name="M", handle="moves_midmonth", agent_type="work")
+    messages_ingested(agent, day=dt.date(2026, 9, 10), messages=51_000)
+    agent_move(agent=agent, to_team_id=TEAM, member_id="editor")
+    messages_ingested(agent, day=dt.date(2026, 9, 20), messages=52_000)
+
+    close_period_record(dt.date(2026, 9, 1))
+
+    billed = {
+        row.user_id: (
+            (row.metadata or {})["messages"], (row.metadata or {})["overage_messages"],
+            row.amount, (row.metadata or {})["agents"],
+        )
+        for row in BillingEvent.objects.filter(event_type=BillingEventType.USAGE_PERIOD_CLOSED)
+    }  # fmt: skip
+    assert billed == {
+        "editor": (51_000, 1_000, Decimal("2.00"), 0),
+        TEAM: (52_000, 2_000, Decimal("4.00"), 1),
+    }

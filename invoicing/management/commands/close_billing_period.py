@@ -15,8 +15,9 @@ from invoicing.stripe_gateway import stripe_configured
 
 class Command(BaseCommand):
     help = (
-        "Bill each user's messages past their plan's included amount for a finished month: "
-        "one billing event per user and month, then one background task per overage that "
+        "Bill each account's (user's or team's) messages past its plan's included amount for a "
+        "finished month, as counted toward its quota: one billing event per account and month, "
+        "then one background task per overage that "
         "creates its Stripe invoice item (`manage.py jobs` shows them; a worker runs them). "
         "Safe to interrupt and re-run; a re-run changes nothing already done."
     )
