@@ -1,6 +1,6 @@
 """Reads about agents: scoped querysets for the API and admin, counts for the limits."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import connection
@@ -11,6 +11,7 @@ from django.db.models.lookups import Exact
 
 from agents.models import A1Agent, AgentAccess, AgentMember, AgentStatus
 from core.principals import AppPrincipal, app_of, owner_of
+from core.sql_rows import SqlRows, model_columns
 from core.staff_permissions import staff_may
 from teams.roles import Role
 from teams.selectors import (
@@ -258,3 +259,27 @@ def agent_reach(agent: A1Agent) -> list[dict[str, Any]]:
             why = f"a team admin reaches every agent of the team; {why}"
         reach.append({"user_id": member["user_id"], "role": role, "why": why})
     return reach
+
+
+# The agents list's columns, named as `.values()` would name them (`app__id`), read by
+# one SELECT (core.sql_rows): `agents.api.serializers.agent_list_item` writes each row.
+AGENT_LIST_ROWS = model_columns(
+    A1Agent, "a",
+    "id", "owner_id", "team_id", "name", "handle", "description", "avatar_url", "email",
+    "phone_number", "whatsapp_number", "base_website", "custom_website", "onboarding_data",
+    "settings", "status", "agent_type", "created_at", "updated_at", "app__id", "app__status",
+    "app__key_prefix", "app__key_created_at",
+)  # fmt: skip
+AGENT_LIST_SOURCE = "a1_agents a JOIN apps app ON app.id = a.app_id"
+
+
+def agent_rows_for(user: Any) -> SqlRows:
+    """agent_queryset_for(user) as the list reads it: AGENT_LIST_ROWS of the agents the
+    caller may see (REACHABLE_BY_OWNER_SQL; all for staff; none otherwise)."""
+    rows = SqlRows(AGENT_LIST_ROWS, AGENT_LIST_SOURCE, model=A1Agent)
+    if staff_may(user, "agent", "view"):
+        return rows
+    owner = owner_of(user)
+    if owner is None:
+        return replace(rows, where="FALSE")
+    return replace(rows, where=REACHABLE_BY_OWNER_SQL, parameters={"user": owner.id})

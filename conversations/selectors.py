@@ -9,6 +9,7 @@ from django.db.models import DateTimeField, OuterRef, QuerySet, Subquery
 from agents.selectors import REACHABLE_BY_OWNER_SQL, reachable_by_owner
 from conversations.models import AgentConversation, Message
 from core.principals import app_of, owner_of
+from core.sql_rows import SqlRows, model_columns
 from core.staff_permissions import staff_may
 
 
@@ -76,3 +77,21 @@ def last_message_at_column(agent_id_field: str) -> Subquery:
 def messages_of_conversation(conversation_id: uuid.UUID) -> QuerySet[Message]:
     """A conversation's messages, oldest first (served by idx_messages_conversation_time)."""
     return Message.objects.filter(conversation_id=conversation_id).order_by("created_at", "id")
+
+
+# A page of messages' columns, named as `.values()` names them, read by one SELECT
+# (core.sql_rows): `conversations.api.serializers.message_list_item` writes each row.
+MESSAGE_LIST_ROWS = model_columns(
+    Message, "m",
+    "id", "conversation_id", "agent_id", "role", "content", "metadata", "client_message_id",
+    "created_at",
+)  # fmt: skip
+
+
+def message_rows_of_conversation(conversation_id: uuid.UUID) -> SqlRows:
+    """messages_of_conversation as the messages page reads it: its MESSAGE_LIST_ROWS. The
+    paginator orders them (created_at, id), which idx_messages_conversation_time serves."""
+    return SqlRows(
+        MESSAGE_LIST_ROWS, "messages m", where="m.conversation_id = %(conversation)s",
+        parameters={"conversation": conversation_id}, model=Message,
+    )  # fmt: skip

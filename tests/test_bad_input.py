@@ -89,6 +89,11 @@ def test_nul_bytes_in_text_are_400_not_500(
     assert not A1Agent.objects.exists()
 
 
+CURSOR_GARBAGE = "cD1nYXJiYWdl"  # base64 of "p=garbage"
+CURSOR_BAD_DATE = "bz0wJnA9OTk5OS05OS05OQ%3D%3D"  # "o=0&p=9999-99-99"
+CURSOR_NUL = "cD0yMDI2LTAxLTAxJTAw"  # "p=2026-01-01%00"
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -97,6 +102,10 @@ def test_nul_bytes_in_text_are_400_not_500(
         "/api/v1/agents/?status=%00",
         "/api/v1/agents/?agent_type=personal&unknown=1&page_size=abc",
         "/api/v1/agents/?cursor=not-a-cursor",
+        # Cursors whose position is not a time: the list's SQL never sees them.
+        f"/api/v1/agents/?cursor={CURSOR_GARBAGE}",
+        f"/api/v1/agents/?cursor={CURSOR_BAD_DATE}",
+        f"/api/v1/agents/?cursor={CURSOR_NUL}",
         "/api/v1/conversations/?agent=not-a-uuid",
         "/api/v1/conversations/?agent=%00",
         "/api/v1/integrations/?agent=123",

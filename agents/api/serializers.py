@@ -48,19 +48,11 @@ class AgentSerializer(serializers.ModelSerializer[A1Agent]):
         read_only_fields: tuple[str, ...] = fields
 
 
-# The agents list reads `.values(*AGENT_LIST_COLUMNS)` and writes each row with
-# agent_list_item: what AgentSerializer writes for the agent (tests/test_list_bodies.py),
-# without DRF's fields built per request and walked per value.
-AGENT_LIST_COLUMNS = (
-    "id", "owner_id", "team_id", "name", "handle", "description", "avatar_url", "email",
-    "phone_number", "whatsapp_number", "base_website", "custom_website", "onboarding_data",
-    "settings", "status", "agent_type", "created_at", "updated_at", "app__id", "app__status",
-    "app__key_prefix", "app__key_created_at",
-)  # fmt: skip
-
-
+# The agents list reads `agents.selectors.AGENT_LIST_ROWS` with one SELECT and writes each
+# row with agent_list_item: what AgentSerializer writes for the agent
+# (tests/test_list_bodies.py), without DRF's fields built per request and walked per value.
 def agent_list_item(row: dict[str, Any], zone: dt.tzinfo) -> dict[str, Any]:
-    """An agent of the list, from its AGENT_LIST_COLUMNS, in AgentSerializer's field order;
+    """An agent of the list, from its AGENT_LIST_ROWS, in AgentSerializer's field order;
     times in `zone` (the current time zone, as DRF writes them)."""
     return {
         "id": str(row["id"]),

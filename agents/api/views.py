@@ -12,7 +12,6 @@ from rest_framework.views import APIView
 
 from agents import selectors, services
 from agents.api.serializers import (
-    AGENT_LIST_COLUMNS,
     AgentAccessSerializer,
     AgentCreatedSerializer,
     AgentCreateSerializer,
@@ -28,6 +27,7 @@ from agents.errors import NotATeamAgent
 from agents.handles import RESERVED_HANDLES, handle_problem
 from agents.models import A1Agent, AgentStatus, AgentType
 from audit.actors import actor_for
+from core.filters import RowsFilterSet
 from core.permissions import IsOwner, IsOwnerOrStaff
 from core.principals import owner_of
 from teams.roles import Role
@@ -35,7 +35,7 @@ from teams.roles import Role
 UUID_PATH_REGEX = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
 
-class AgentFilter(filters.FilterSet):
+class AgentFilter(RowsFilterSet):
     status = filters.ChoiceFilter(choices=AgentStatus.choices)
     agent_type = filters.ChoiceFilter(choices=AgentType.choices)
     team = filters.CharFilter(
@@ -47,9 +47,9 @@ class AgentFilter(filters.FilterSet):
         model = A1Agent
         fields = ("status", "agent_type", "team")
 
-    def filter_team(self, queryset: QuerySet[A1Agent], name: str, value: str) -> QuerySet[A1Agent]:
+    def filter_team(self, queryset: Any, name: str, value: str) -> Any:
         if value == "none":
-            return queryset.filter(team__isnull=True)
+            return queryset.filter(team_id__isnull=True)
         return queryset.filter(team_id=value)
 
 
@@ -126,7 +126,10 @@ class AgentViewSet(
         return response
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        rows: Any = self.filter_queryset(self.get_queryset()).values(*AGENT_LIST_COLUMNS)
+        # One hand-written SELECT of the visible agents, paged by DRF's cursor (core.sql_rows):
+        # the ORM's query building cost more than the query.
+        visible: Any = selectors.agent_rows_for(request.user)
+        rows = self.filter_queryset(visible)
         page = self.paginate_queryset(rows)
         assert page is not None  # the list is always paginated
         zone = timezone.get_current_timezone()

@@ -61,17 +61,11 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
         read_only_fields = fields
 
 
-# A conversation's page of messages reads `.values(*MESSAGE_LIST_COLUMNS)` and writes each
-# row with message_list_item: what MessageSerializer writes (tests/test_list_bodies.py),
-# without DRF's fields built per request and walked per value.
-MESSAGE_LIST_COLUMNS = (
-    "id", "conversation_id", "agent_id", "role", "content", "metadata", "client_message_id",
-    "created_at",
-)  # fmt: skip
-
-
+# A conversation's page of messages reads `conversations.selectors.MESSAGE_LIST_ROWS` with
+# one SELECT and writes each row with message_list_item: what MessageSerializer writes
+# (tests/test_list_bodies.py), without DRF's fields built per request and walked per value.
 def message_list_item(row: dict[str, Any], zone: dt.tzinfo) -> dict[str, Any]:
-    """A message of the page, from its MESSAGE_LIST_COLUMNS, in MessageSerializer's order;
+    """A message of the page, from its MESSAGE_LIST_ROWS, in MessageSerializer's order;
     times in `zone` (the current time zone, as DRF writes them)."""
     return {
         "id": str(row["id"]),

@@ -37,7 +37,6 @@ from agents.api.views import UUID_PATH_REGEX
 from agents.api.visibility import visible_agent_id
 from conversations import selectors, services
 from conversations.api.serializers import (
-    MESSAGE_LIST_COLUMNS,
     ConversationCreateSerializer,
     ConversationSerializer,
     ConversationUpdateSerializer,
@@ -241,10 +240,9 @@ class ConversationMessagesView(generics.GenericAPIView[Message]):
     def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
         if not selectors.conversation_is_visible_to(request.user, conversation_id):
             raise Http404
-        rows: Any = selectors.messages_of_conversation(conversation_id).values(
-            *MESSAGE_LIST_COLUMNS
-        )
-        page = self.paginate_queryset(rows)
+        # One hand-written SELECT, paged by DRF's cursor (core.sql_rows).
+        rows: Any = selectors.message_rows_of_conversation(conversation_id)
+        page: Any = self.paginate_queryset(rows)
         assert page is not None  # the page is always paginated
         zone = timezone.get_current_timezone()
         return self.get_paginated_response([message_list_item(row, zone) for row in page])
