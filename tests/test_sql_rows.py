@@ -54,8 +54,13 @@ def queryset_rows(user: Any, **lookups: Any) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize(
     "lookups",
-    [{}, {"status": "paused"}, {"agent_type__exact": "work"}, {"team_id__isnull": True},
-     {"team_id": TEAM}],  # fmt: skip
+    [
+        {},
+        {"status": "paused"},
+        {"agent_type__exact": "work"},
+        {"team_id__isnull": True},
+        {"team_id": TEAM},
+    ],
 )
 def test_the_agents_rows_are_the_querysets_for_every_caller_and_filter(
     agents: None, caller: str, lookups: dict[str, Any]
