@@ -25,3 +25,17 @@ accesslog = os.environ.get("ACCESS_LOG", "-") or None
 # gunicorn's control socket has one default path per user: concurrent servers on a machine
 # (tests, the bench) would take it from each other, and nothing here uses it.
 control_socket_disable = True
+
+
+def post_worker_init(worker: object) -> None:
+    """Move everything the worker has loaded (Django, the URLconf and every view it imports)
+    out of the garbage collector's reach: a full collection otherwise walks those 200,000
+    objects, about 40 ms with the GIL held, and each one stalls every request of the worker
+    (the p99 under load). Request garbage is still collected as before."""
+    import gc
+
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - imports every view now, not on a first request
+    gc.collect()
+    gc.freeze()

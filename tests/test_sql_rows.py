@@ -6,10 +6,13 @@ Both must give the same rows, in the same order, for every caller and filter, or
 would show what a detail route hides (or the reverse).
 """
 
+import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 
 from agents.models import A1Agent, AgentAccess, AgentMember
 from agents.selectors import AGENT_LIST_ROWS, agent_queryset_for, agent_rows_for
@@ -109,3 +112,35 @@ def test_a_conversations_rows_are_its_messages(agents: None) -> None:
 def test_an_undeclared_column_or_lookup_is_an_error_not_ignored(lookups: dict[str, Any]) -> None:
     with pytest.raises(TypeError):
         agent_rows_for(Owner(id="u")).filter(**lookups)
+
+
+def plan(sql: str, parameters: Any) -> str:
+    """PostgreSQL's plan with sequential scans priced out: a scan still chosen has no index."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", parameters)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_the_agents_list_finds_the_callers_agents_through_the_owner_index() -> None:
+    rows = agent_rows_for(Owner(id="user_1")).order_by(*ORDER)
+
+    text = plan(rows.sql() + " LIMIT 51", rows.parameters)
+
+    assert "Seq Scan on a1_agents" not in text, text
+
+
+def test_a_conversations_page_reads_through_its_time_index() -> None:
+    rows = message_rows_of_conversation(uuid.uuid4()).order_by("created_at", "id")
+
+    text = plan(rows.sql() + " LIMIT 51", rows.parameters)
+
+    assert "idx_messages_conversation_time" in text, text
+
+
+def test_the_close_reads_one_months_counters_through_the_month_index() -> None:
+    from invoicing.closing import CLOSE_SQL
+
+    text = plan(CLOSE_SQL, {"first": dt.date(2026, 11, 1), "after": dt.date(2026, 12, 1)})
+
+    assert "idx_user_monthly_usage_month" in text, text

@@ -82,6 +82,9 @@ class UserMonthlyUsage(models.Model):
     class Meta:
         db_table = "user_monthly_usage"
         verbose_name_plural = "user monthly usage"
+        # The monthly close reads one month of every account (invoicing.closing); the
+        # primary key leads with the account.
+        indexes = [models.Index(fields=["month"], name="idx_user_monthly_usage_month")]
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.month:%Y-%m}"
