@@ -370,3 +370,21 @@ def test_the_database_refuses_a_teams_template_not_owned_by_the_team(world: None
 
     with pytest.raises(IntegrityError), transaction.atomic():
         AgentTemplate.objects.filter(pk=template.pk).update(team_id=TEAM)
+
+
+def test_a_template_of_a_restricted_agent_is_the_teams_and_every_member_reads_it(
+    world: None, owner_headers: Headers
+) -> None:
+    """Publishing is sharing: the member who may change the restricted agent made a copy for
+    the team; the agent itself stays hidden from those it is not shared with."""
+    agent = team_agent(restricted=True)
+    body = {"agent": str(agent.pk), "slug": "shared_kit", "name": "Shared"}
+    made = APIClient().post("/api/v1/templates/", body, format="json", **owner_headers("editor"))
+    assert made.status_code == 201, made.content
+    excluded = owner_headers("excluded")
+
+    read = APIClient().get("/api/v1/templates/shared_kit/", **excluded)
+    hidden = APIClient().get(f"/api/v1/agents/{agent.pk}/", **excluded)
+
+    assert (read.status_code, read.json()["content"]["settings"]) == (200, {"tone": "team"})
+    assert hidden.status_code == 404
