@@ -181,15 +181,18 @@ def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
 @transaction.atomic
 def stack_team_delete(*, team_id: str, actor: Actor | None = None) -> int:
     """Mark the team deleted and end its memberships, end its subscription (and cancel it at
-    Stripe), delete all its agents; count the agents. As a user's deletion, safe to repeat.
+    Stripe), delete all its templates and agents; count the agents. As a user's deletion,
+    safe to repeat.
 
-    The team's row is locked first, then its subscription, then its agents: the order in
-    which creating a team's agent takes them.
+    The team's row is locked first, then its templates, its subscription, its agents: the
+    order in which creating a team's agent (or cloning a template into the team) takes them.
     """
     actor = actor or Actor.stack_auth()
     team_delete(team_id=team_id)
     # As for a user: nothing more is sent to the team's webhook endpoints.
     owner_notifications_delete(owner_id=team_id)
+    # Its templates go as a user's do; clones other accounts made of them stay, unlinked.
+    template_delete_all_for_owner(owner_id=team_id, actor=actor)
     subscription = subscription_end_for_deleted_user(
         user_id=team_id, reason="stack_auth_team_deleted", actor=actor
     )

@@ -18,6 +18,8 @@ from agent_templates.models import (
 from agent_templates.snapshot import AGENT_FIELDS
 from agents.models import A1Agent
 from integrations.selectors import integrations_of_agent
+from teams.roles import Role
+from teams.selectors import member_role, team_ids_of_member
 
 # What the marketplace list shows of each template (no owner, no moderation notes).
 MARKETPLACE_COLUMNS = (
@@ -53,17 +55,31 @@ def marketplace_templates(
     return templates
 
 
+def readable_by_account(account_id: str) -> Q:
+    """The templates an account may read: its own in any state, for a user those of every
+    team they are a member of now (a team's template is owned by the team), and anyone's
+    that is listed, or unlisted and not hidden."""
+    return Q(owner_id=account_id) | Q(team_id__in=team_ids_of_member(account_id)) | READABLE_BY_LINK
+
+
 def template_readable_by(slug: str, *, owner_id: str | None) -> AgentTemplate | None:
-    """The template with this slug if the caller may read it: their own in any state,
-    anyone's that is listed, or unlisted and not hidden."""
-    visible = READABLE_BY_LINK
-    if owner_id is not None:
-        visible |= Q(owner_id=owner_id)
+    """The template with this slug if the caller (`owner_id`, or None when anonymous) may
+    read it (`readable_by_account`)."""
+    visible = READABLE_BY_LINK if owner_id is None else readable_by_account(owner_id)
     return AgentTemplate.objects.filter(slug_is(slug)).filter(visible).first()
 
 
-def template_of_owner(slug: str, *, owner_id: str) -> AgentTemplate | None:
-    return AgentTemplate.objects.filter(slug_is(slug), owner_id=owner_id).first()
+def template_by_slug(slug: str) -> AgentTemplate | None:
+    return AgentTemplate.objects.filter(slug_is(slug)).first()
+
+
+def template_role_of(user_id: str, template: AgentTemplate) -> Role | None:
+    """A signed-in user's role on a template: owner of their own; for a team's, their role
+    in the team while they are a member of it (`teams.selectors.member_role`, the rule that
+    decides on the team's agents); None for anyone else's."""
+    if template.team_id is None:
+        return Role.OWNER if template.owner_id == user_id else None
+    return member_role(team_id=template.team_id, user_id=user_id)
 
 
 def templates_of_owner(
@@ -90,9 +106,12 @@ def templates_of_owner(
 
 
 def template_is_readable_by(template: AgentTemplate, *, owner_id: str) -> bool:
+    """Whether the account (a user or a team) may read the template (`readable_by_account`)."""
     return (
         template.owner_id == owner_id
-        or AgentTemplate.objects.filter(pk=template.pk).filter(READABLE_BY_LINK).exists()
+        or AgentTemplate.objects.filter(pk=template.pk)
+        .filter(readable_by_account(owner_id))
+        .exists()
     )
 
 
@@ -110,12 +129,17 @@ def link_of_agent(agent_id: Any) -> AgentTemplateLink | None:
 
 
 def owned_agent(agent_id: Any, *, owner_id: str) -> A1Agent | None:
-    """The owner's agent, with only the fields a snapshot reads."""
-    return (
-        A1Agent.objects.filter(pk=agent_id, owner_id=owner_id)
-        .only("id", "owner_id", *AGENT_FIELDS)
-        .first()
-    )
+    """The owner's agent (a user's or a team's), with only the fields a snapshot reads."""
+    return agent_to_snapshot(agent_id, owner_id=owner_id)
+
+
+def agent_to_snapshot(agent_id: Any, *, owner_id: str | None = None) -> A1Agent | None:
+    """The agent (the owner's only, given `owner_id`), with only the fields a snapshot and
+    an update's preview read."""
+    agents = A1Agent.objects.filter(pk=agent_id)
+    if owner_id is not None:
+        agents = agents.filter(owner_id=owner_id)
+    return agents.only("id", "owner_id", "team_id", *AGENT_FIELDS).first()
 
 
 def providers_of(agent_id: Any) -> list[str]:

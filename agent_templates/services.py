@@ -3,10 +3,16 @@ report.
 
 A clone is made by `agents.services.agent_create`, inside this transaction, so the plan's
 limits, the handle rules, the races between creations and the agent's audit trail are the
-ones every agent creation has. Locks: the template (FOR NO KEY UPDATE, so that clones of
-one template and its new versions take turns), then whatever `agent_create` or
-`agent_update` take (the owner's subscription, the agent). Every change is recorded in the
-audit trail in the same transaction.
+ones every agent creation has. Locks: for a clone into a team, the team's row (FOR SHARE,
+`teams.locks.team_hold`, which the team's deletion locks FOR UPDATE before deleting its
+templates); the template (FOR NO KEY UPDATE, so that clones of one template and its new
+versions take turns); then whatever `agent_create` or `agent_update` take (the owner's
+subscription, the agent). Every change is recorded in the audit trail in the same
+transaction.
+
+A template is owned by the account of the agent it is made from: a user, or a team
+(`team_id`, then `owner_id` is the team's id, as on agents). Who of a team may do what with
+its templates is decided by the API (`selectors.template_role_of`, docs/teams.md).
 """
 
 from collections.abc import Collection, Iterable, Mapping
@@ -37,13 +43,15 @@ from agents.services import agent_create, agent_update
 from audit.actors import SYSTEM, Actor
 from audit.models import TargetType
 from audit.services import AuditedModel, audit_record
+from teams.errors import TeamNotFound
+from teams.locks import team_hold
 
 # Fields an owner may change on a template (its content changes only by a new version).
 TEMPLATE_UPDATABLE_FIELDS = frozenset({"name", "description", "category", "tags", "visibility"})
 TEMPLATE_TRAIL = AuditedModel(
     TargetType.AGENT_TEMPLATE,
     (
-        "slug", "owner_id", "name", "description", "category", "tags", "visibility",
+        "slug", "owner_id", "team_id", "name", "description", "category", "tags", "visibility",
         "moderation_status", "moderation_reason", "featured", "latest_version",
     ),
 )  # fmt: skip
@@ -145,11 +153,13 @@ def template_create(
     changelog: str = "",
     actor: Actor = SYSTEM,
 ) -> AgentTemplate:
-    """Make a template, and its version 1, from one of the owner's agents."""
+    """Make a template, and its version 1, from one of the owner's agents (a team's agent's
+    template is the team's)."""
     _check_slug(slug)
     agent = _source_agent(owner_id, agent_id)
     template = AgentTemplate(
         owner_id=owner_id,
+        team_id=agent.team_id,
         source_agent_id=agent.pk,
         slug=slug,
         name=name,
@@ -226,7 +236,7 @@ def template_delete(*, template: AgentTemplate, actor: Actor = SYSTEM) -> None:
 
 
 def template_delete_all_for_owner(*, owner_id: str, actor: Actor = SYSTEM) -> int:
-    """Delete every template of an owner (a deleted user); return how many."""
+    """Delete every template of an owner (a deleted user or team); return how many."""
     templates = list(selectors.templates_of_owner(owner_id).order_by("pk"))
     for template in templates:
         template_delete(template=template, actor=actor)
@@ -241,10 +251,20 @@ def template_clone(
     handle: str,
     name: str | None = None,
     agent_type: str | None = None,
+    team_id: str | None = None,
+    member_id: str | None = None,
     actor: Actor = SYSTEM,
 ) -> tuple[A1Agent, str]:
     """Create an agent for `owner_id` from the template's latest version; return it and its
-    app key. The agent remembers the template and version in `agent_template_links`."""
+    app key. The agent remembers the template and version in `agent_template_links`.
+
+    With `team_id` (and `owner_id` the team's id) the agent is the team's, made by
+    `agent_create` as any team agent is: `member_id` needs the role that creates the team's
+    agents, and the team's limits apply. The account must be able to read the template
+    (a user's private one cannot go into a team). The team's row is held before the
+    template is locked, in the order the team's deletion takes them."""
+    if team_id is not None and not team_hold(team_id):
+        raise TeamNotFound()
     template = _locked(template)
     if not selectors.template_is_readable_by(template, owner_id=owner_id):
         raise TemplateNotFound()
@@ -257,6 +277,8 @@ def template_clone(
         name=name or template.name,
         handle=handle,
         agent_type=agent_type or version.snapshot.get("agent_type") or "personal",
+        team_id=team_id,
+        member_id=member_id,
         actor=actor,
         **values,
     )
@@ -271,7 +293,7 @@ def template_clone(
         target_id=template.pk,
         agent_id=agent.pk,
         owner_id=owner_id,
-        context={"template": template.slug, "version": version.number},
+        context={"template": template.slug, "version": version.number, "team": team_id},
     )
     return agent, app_key
 

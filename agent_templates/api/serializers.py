@@ -72,6 +72,14 @@ class VersionCreateSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
 
 class CloneSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     handle = serializers.CharField(max_length=HANDLE_MAX_LENGTH)
+    team = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_null=True,
+        help_text="A Stack Auth team you are a member of, with the editor role: the agent is "
+        "then the team's and counts against the team's plan, as with `POST /api/v1/agents/`. "
+        "Omitted or null: your own.",
+    )
     name = _Text(max_length=200, required=False)
     agent_type = serializers.ChoiceField(
         choices=AgentType.choices, required=False, help_text="The template's type by default."
@@ -109,6 +117,12 @@ class TemplateListQuerySerializer(StrictFieldsMixin, serializers.Serializer[Any]
         required=False,
         help_text="`me`: your own templates in every state, newest first (sign in).",
     )
+    team = serializers.CharField(
+        max_length=200,
+        required=False,
+        help_text="A team you are a member of: its templates in every state, newest first "
+        "(sign in; not with `owner`).",
+    )
     q = _Text(max_length=200, required=False, help_text="Words to find in name or description.")
     category = serializers.ChoiceField(choices=Category.choices, required=False)
     tag = serializers.RegexField(TAG_REGEX, required=False)
@@ -118,6 +132,13 @@ class TemplateListQuerySerializer(StrictFieldsMixin, serializers.Serializer[Any]
     order = serializers.ChoiceField(choices=sorted(ORDERS), required=False, default="popular")
     cursor = serializers.CharField(required=False)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("owner") and attrs.get("team"):
+            raise serializers.ValidationError(
+                {"team": ["Ask for your own templates (`owner=me`) or a team's, not both."]}
+            )
+        return attrs
 
 
 class MarketplaceTemplateSerializer(serializers.Serializer[Any]):
@@ -171,6 +192,12 @@ class TemplateSerializer(MarketplaceTemplateSerializer):
         required=False,
         allow_null=True,
         help_text="The agent it is made from; the owner's only (null for others).",
+    )
+    team = serializers.CharField(
+        source="team_id",
+        required=False,
+        allow_null=True,
+        help_text="The team that owns it (its members manage it), or null; the owner's only.",
     )
     created_at = serializers.DateTimeField(required=False, help_text="The owner's only.")
     updated_at = serializers.DateTimeField(required=False, help_text="The owner's only.")

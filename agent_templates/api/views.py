@@ -33,10 +33,13 @@ from agent_templates.selectors import MARKETPLACE_COLUMNS
 from agent_templates.snapshot import SNAPSHOT_KEYS
 from agent_templates.updates import update_preview
 from agents.api.serializers import AgentCreatedSerializer
-from agents.api.visibility import visible_agent_id
+from agents.api.visibility import ROLE_TOO_LOW, visible_agent_id
+from agents.errors import FieldInvalid
+from agents.selectors import agent_owner_id, agent_role_for
 from audit.actors import actor_for
 from core.permissions import IsOwner
 from core.principals import owner_of
+from teams.accounts import account_id_for
 from teams.roles import Role
 
 # Any segment: a malformed slug is a template nobody has (404), after authentication (401).
@@ -55,6 +58,28 @@ class TemplatePagination(CursorPagination):
 
 
 OWN_ORDER = ("-created_at", "-id")
+
+# The role on a template each change needs (docs/teams.md): its owner's own, or for a team's
+# template the member's role in the team (`selectors.template_role_of`). Reading it in every
+# state needs any role; publishing from an agent needs PUBLISH_ROLE on that agent.
+TEMPLATE_ACTION_ROLES = {
+    "partial_update": Role.EDITOR,
+    "versions": Role.EDITOR,
+    "destroy": Role.MANAGER,
+}
+PUBLISH_ROLE = Role.EDITOR
+TEMPLATE_ROLE_TOO_LOW = "Your role in the template's team does not allow this."
+
+
+def _check_publishable(user: Any, agent_id: Any) -> None:
+    """A template (or its new version) is made from an agent the caller may change
+    (`agent_role_for`, the one rule on agents): 400 on `agent` for one they cannot see, as
+    for another owner's; 403 for a role too low in the agent's team."""
+    role = agent_role_for(user, agent_id)
+    if role is None:
+        raise FieldInvalid("agent", "No such agent of yours.")
+    if role < PUBLISH_ROLE:
+        raise exceptions.PermissionDenied(ROLE_TOO_LOW)
 
 
 def _content_and_versions(template: AgentTemplate) -> dict[str, Any]:
@@ -125,9 +150,14 @@ class TemplateViewSet(
         return owner.id
 
     def get_object(self) -> AgentTemplate:
-        template = selectors.template_of_owner(self.kwargs["slug"], owner_id=self._owner_id())
-        if template is None:
+        """The template to change: the caller's own, or their team's with the role the
+        action needs (`TEMPLATE_ACTION_ROLES`); 404 for anyone else's, 403 for a low role."""
+        template = selectors.template_by_slug(self.kwargs["slug"])
+        role = None if template is None else selectors.template_role_of(self._owner_id(), template)
+        if template is None or role is None:
             raise exceptions.NotFound("No such template of yours.")
+        if role < TEMPLATE_ACTION_ROLES[self.action]:
+            raise exceptions.PermissionDenied(TEMPLATE_ROLE_TOO_LOW)
         return template
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -138,19 +168,24 @@ class TemplateViewSet(
         assert isinstance(paginator, TemplatePagination)
         filters = {key: params.get(key) for key in ("q", "category", "tag", "featured")}
         rows: Any
-        if params.get("owner") == "me":
+        own = params.get("owner") == "me" or bool(params.get("team"))
+        if own:
             owner = owner_of(request.user)
             if owner is None:
                 self.permission_denied(request, message=IsOwner.message)
             assert owner is not None
-            rows = selectors.templates_of_owner(owner.id, **filters)
+            # `team`: that team's, for any member (404 for a team they are not in now).
+            account_id = account_id_for(
+                user_id=owner.id, team_id=params.get("team"), needs=Role.VIEWER
+            )
+            rows = selectors.templates_of_owner(account_id, **filters)
             paginator.ordering = OWN_ORDER
         else:
             rows = selectors.marketplace_templates(**filters).values("id", *MARKETPLACE_COLUMNS)
             paginator.ordering = ORDERS[params["order"]]
         page = self.paginate_queryset(rows)
         assert page is not None  # always paginated
-        if params.get("owner") != "me":
+        if not own:
             page = [{key: row[key] for key in MARKETPLACE_COLUMNS} for row in page]
         return self.get_paginated_response(TemplateSerializer(page, many=True).data)
 
@@ -161,7 +196,7 @@ class TemplateViewSet(
         if template is None:
             raise exceptions.NotFound("No such template.")
         extra = _content_and_versions(template)
-        if template.owner_id == owner_id:
+        if owner_id is not None and selectors.template_role_of(owner_id, template) is not None:
             template.content = extra["content"]  # type: ignore[attr-defined]
             template.version_rows = extra["version_rows"]  # type: ignore[attr-defined]
             return Response(TemplateDetailSerializer(template).data)
@@ -172,9 +207,12 @@ class TemplateViewSet(
         serializer = TemplateCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
+        agent_id = data.pop("agent")
+        _check_publishable(request.user, agent_id)
+        # The template is the agent's account's: the caller's own, or the agent's team's.
         template = services.template_create(
-            owner_id=self._owner_id(),
-            agent_id=data.pop("agent"),
+            owner_id=agent_owner_id(agent_id) or self._owner_id(),
+            agent_id=agent_id,
             actor=actor_for(request.user),
             **data,
         )
@@ -206,10 +244,14 @@ class TemplateViewSet(
     def versions(self, request: Request, slug: str | None = None) -> Response:
         serializer = VersionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        template = self.get_object()
+        agent_id = serializer.validated_data.get("agent") or template.source_agent_id
+        if agent_id is not None:  # none: the service refuses it (the agent is gone)
+            _check_publishable(request.user, agent_id)
         version = services.template_publish_version(
-            template=self.get_object(),
+            template=template,
             changelog=serializer.validated_data["changelog"],
-            agent_id=serializer.validated_data.get("agent"),
+            agent_id=agent_id,
             actor=actor_for(request.user),
         )
         return Response(VersionSerializer(version).data, status=status.HTTP_201_CREATED)
@@ -226,11 +268,17 @@ class TemplateViewSet(
     def clone(self, request: Request, slug: str | None = None) -> Response:
         serializer = CloneSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        team_id = fields.pop("team", None)
+        member_id = self._owner_id()
+        # As `POST /api/v1/agents/`: with `team`, agent_create checks the member's role.
         agent, app_key = services.template_clone(
             template=self._readable(),
-            owner_id=self._owner_id(),
+            owner_id=team_id or member_id,
+            team_id=team_id,
+            member_id=member_id,
             actor=actor_for(request.user),
-            **serializer.validated_data,
+            **fields,
         )
         agent.app_key = app_key  # type: ignore[attr-defined]
         response = Response(AgentCreatedSerializer(agent).data, status=status.HTTP_201_CREATED)
@@ -255,16 +303,18 @@ class TemplateViewSet(
         return Response(ReportSerializer(report).data, status=status.HTTP_201_CREATED)
 
 
-def _template_status(agent_id: Any, owner_id: str) -> dict[str, Any]:
+def _template_status(agent_id: Any) -> dict[str, Any]:
     """The agent's template, version, and what updating would change; 404 if it follows
-    none the owner may still read."""
+    none its account (the caller's, or the agent's team) may still read."""
     link = selectors.link_of_agent(agent_id)
-    if link is None or not selectors.template_is_readable_by(link.template, owner_id=owner_id):
+    agent = selectors.agent_to_snapshot(agent_id)
+    if (
+        link is None
+        or agent is None
+        or not selectors.template_is_readable_by(link.template, owner_id=agent.owner_id)
+    ):
         raise exceptions.NotFound("This agent follows no template.")
     template = link.template
-    agent = selectors.owned_agent(agent_id, owner_id=owner_id)
-    if agent is None:  # a team's agent: templates are their owners' own
-        raise exceptions.NotFound("This agent follows no template.")
     latest = selectors.version_of(template.pk, template.latest_version)
     newer = link.version_number < template.latest_version and latest is not None
     expected = list(latest.snapshot.get("integrations", [])) if latest else []
@@ -285,7 +335,8 @@ def _template_status(agent_id: Any, owner_id: str) -> dict[str, Any]:
 
 
 class AgentTemplateView(APIView):
-    """The template an owner's agent was cloned from."""
+    """The template an agent was cloned from: its owner's, or a team's agent for any member
+    who may see it (`agent_role_for`)."""
 
     permission_classes = [IsOwner]
 
@@ -297,9 +348,7 @@ class AgentTemplateView(APIView):
     )
     def get(self, request: Request, agent_id: Any) -> Response:
         visible_agent_id(request.user, agent_id)
-        owner = owner_of(request.user)
-        assert owner is not None
-        return Response(AgentTemplateStatusSerializer(_template_status(agent_id, owner.id)).data)
+        return Response(AgentTemplateStatusSerializer(_template_status(agent_id)).data)
 
 
 class AgentTemplateApplyView(APIView):
