@@ -343,3 +343,19 @@ def test_a_range_is_at_most_400_days(api_client: APIClient, owner_headers: Heade
         )
 
     assert (status(400), status(401)) == (200, 400)
+
+
+def test_a_summary_without_agents_as_csv_is_a_csv_file_with_its_header(
+    api_client: APIClient, owner_headers: Headers
+) -> None:
+    """Found by the fuzz test: an owner with no agents got a 200 with an empty body and no
+    Content-Type (DRF drops it for an empty body)."""
+    response = api_client.get(
+        "/api/v1/analytics/summary/", {"format": "csv"}, **owner_headers("nobody")
+    )
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    header = response.content.decode().splitlines()
+    assert header[0].startswith("agent,handle,name,conversations_started,")
+    assert len(header) == 1

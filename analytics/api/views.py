@@ -79,23 +79,26 @@ class AnalyticsCSVRenderer(BaseRenderer):
     ) -> bytes:
         if not isinstance(data, dict) or not ({"periods", "agents"} & set(data)):
             return JSONRenderer().render(data)  # not a report (the view answers JSON then)
+        # The header comes from the totals (the same metrics), so a report without rows is
+        # still a CSV file: an empty body would go out with no Content-Type at all.
         if "periods" in data:
+            key_columns = ["period_start", "period_end"]
             rows = [
                 {"period_start": p["period_start"], "period_end": p["period_end"],
                  **flat_metrics(p)}
                 for p in data["periods"]
             ]  # fmt: skip
         else:
+            key_columns = ["agent", "handle", "name"]
             rows = [
                 {"agent": a["agent"], "handle": a["handle"], "name": a["name"], **flat_metrics(a)}
                 for a in data["agents"]
             ]
         buffer = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({key: _cell(value) for key, value in row.items()})
+        writer = csv.DictWriter(buffer, fieldnames=[*key_columns, *flat_metrics(data["totals"])])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: _cell(value) for key, value in row.items()})
         return buffer.getvalue().encode("utf-8")
 
 
