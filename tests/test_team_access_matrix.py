@@ -209,3 +209,53 @@ def test_the_team_agents_list_shows_it_to_members_only(
         handles = [agent["handle"] for agent in response.json()["results"]]
         hidden = caller in OUTSIDERS or (caller == "excluded" and team_agent["restricted"])
         assert handles == ([] if hidden else ["team_secret_agent"]), caller
+
+
+# The account routes that take `?team=<id>` -> the lowest team role that may read them. What
+# they say about the account as a whole (its quota, messages, plan, billing) is the team's;
+# what they say about single agents follows `reachable_by_owner`: a member left off a
+# restricted agent sees no row of it, while the account's quota use stays whole.
+ACCOUNT_NEEDS: dict[str, Role] = {
+    "/api/v1/usage/summary/": Role.VIEWER,
+    "/api/v1/analytics/summary/": Role.VIEWER,
+    "/api/v1/subscription/": Role.VIEWER,
+    "/api/v1/billing/events/": Role.ADMIN,
+    "/api/v1/notifications/settings/": Role.ADMIN,
+}
+# The analytics summary filters the agents the caller may see: a team they are not in has none.
+EMPTY_FOR_OUTSIDERS = {"/api/v1/analytics/summary/"}
+
+
+@pytest.mark.parametrize("caller", [*MEMBERS, *OUTSIDERS])
+@pytest.mark.parametrize("route", sorted(ACCOUNT_NEEDS))
+def test_a_team_account_route_answers_each_caller_by_their_role_and_names_no_hidden_agent(
+    team_agent: dict[str, Any], owner_headers: Any, caller: str, route: str
+) -> None:
+    from core.months import current_month
+    from tests.factories import UsageFactory
+    from usage.models import UserMonthlyUsage
+
+    UsageFactory.create(agent=team_agent["agent"], message_count=7)
+    UserMonthlyUsage.objects.create(user_id=TEAM, month=current_month(), message_count=7)
+
+    response = APIClient().get(f"{route}?team={TEAM}", **owner_headers(caller))
+
+    status, text = response.status_code, response.content.decode(errors="replace")
+    agent = team_agent["agent"]
+    hidden = caller in OUTSIDERS or (caller == "excluded" and team_agent["restricted"])
+    if caller in OUTSIDERS and route not in EMPTY_FOR_OUTSIDERS:
+        assert (status, response.json()["code"]) == (404, "not_found"), text[:300]
+    elif caller not in OUTSIDERS and MEMBERS[caller] < ACCOUNT_NEEDS[route]:
+        assert (status, response.json()["code"]) == (403, "permission_denied"), text[:300]
+    else:
+        assert status == 200, text[:300]
+    if hidden:
+        assert [s for s in (str(agent.pk), "team_secret_agent", "Team Agent") if s in text] == []
+    if status == 200 and route == "/api/v1/usage/summary/":
+        body = response.json()
+        # The account's quota use is whole whoever reads it; the rows, and their totals, are
+        # the agents the caller may see.
+        assert body["messages_used"] == 7
+        assert body["totals"]["messages"] == (0 if hidden else 7)
+        handles = [row["handle"] for row in body["agents"]]
+        assert handles == ([] if hidden else ["team_secret_agent"])

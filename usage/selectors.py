@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import DateField, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from agents.selectors import REACHABLE_BY_OWNER_SQL
 from billing.rules import overage_cost, overage_messages
 from billing.selectors import plan_for_user
 from core.months import format_month, month_bounds
@@ -42,22 +43,27 @@ class MonthSummary:
 TOTAL_FIELDS = ("messages", "api_calls", "compute_seconds", "storage_bytes", "estimated_cost")
 
 
-def _agent_month_totals(owner_id: str, first: dt.date, after: dt.date) -> list[dict[str, Any]]:
-    """Per-agent totals of the month in one aggregation query, agents without usage included."""
+def _agent_month_totals(
+    owner_id: str, first: dt.date, after: dt.date, *, viewer_id: str | None
+) -> list[dict[str, Any]]:
+    """Per-agent totals of the month in one aggregation query, agents without usage included;
+    with `viewer_id` only the agents that user may see (`REACHABLE_BY_OWNER_SQL`)."""
+    visible = "" if viewer_id is None else f"AND {REACHABLE_BY_OWNER_SQL}"
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             SELECT a.id, a.handle, a.name, a.status,
                    COALESCE(SUM(u.message_count), 0), COALESCE(SUM(u.api_calls), 0),
                    COALESCE(SUM(u.compute_seconds), 0), COALESCE(MAX(u.storage_bytes), 0),
                    COALESCE(SUM(u.estimated_cost), 0)
             FROM a1_agents a
-            LEFT JOIN agent_usage u ON u.agent_id = a.id AND u.date >= %s AND u.date < %s
-            WHERE a.owner_id = %s
+            LEFT JOIN agent_usage u ON u.agent_id = a.id AND u.date >= %(first)s
+                                       AND u.date < %(after)s
+            WHERE a.owner_id = %(owner)s {visible}
             GROUP BY a.id
             ORDER BY a.created_at, a.id
-            """,
-            [first, after, owner_id],
+            """,  # noqa: S608 - constants; the ids are parameters
+            {"first": first, "after": after, "owner": owner_id, "user": viewer_id},
         )
         columns = ("agent", "handle", "name", "status", *TOTAL_FIELDS)
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
@@ -81,10 +87,17 @@ def _projected(used: int, month: dt.date, today: dt.date) -> int:
     return int((Decimal(used) * days_in_month / elapsed).to_integral_value(ROUND_HALF_UP))
 
 
-def usage_month_summary(owner_id: str, month: dt.date) -> MonthSummary:
-    """The owner's month: per-agent totals, quota use and the projected overage."""
+def usage_month_summary(
+    owner_id: str, month: dt.date, *, viewer_id: str | None = None
+) -> MonthSummary:
+    """The owner's month: per-agent totals, quota use and the projected overage.
+
+    With `viewer_id` (the user reading a team's month) the agents, and the totals summed
+    from them, are those the user may see (a member left off a restricted agent does not
+    see it); the quota use and the projection are the account's, whole.
+    """
     first, after = month_bounds(month)
-    agents = _agent_month_totals(owner_id, first, after)
+    agents = _agent_month_totals(owner_id, first, after, viewer_id=viewer_id)
     totals: dict[str, Any] = {
         field: sum((agent[field] for agent in agents), ZERO if field == "estimated_cost" else 0)
         for field in TOTAL_FIELDS

@@ -105,5 +105,6 @@ class UsageSummaryView(APIView):
         query = MonthSerializer(data=params)
         query.is_valid(raise_exception=True)
         month = query.validated_data.get("month") or current_month()
-        summary = selectors.usage_month_summary(account_id, month)
+        # A team's agents are listed as the caller may see them; their own are all theirs.
+        summary = selectors.usage_month_summary(account_id, month, viewer_id=owner.id)
         return Response(UsageSummarySerializer(summary).data)
