@@ -42,3 +42,11 @@ class AgentMoved(ServiceError):
     status_code = status.HTTP_409_CONFLICT
     code = "agent_moved"
     default_detail = "The agent changed owner meanwhile; read it again and retry."
+
+
+class OwnerIsATeam(ServiceError):
+    code = "owner_is_a_team"
+    default_detail = (
+        "This owner id is a team: a team's agent is created with `team` (by a member of it),"
+        " so that its members reach it by their role."
+    )

@@ -39,9 +39,10 @@ def with_handle(agents: QuerySet[A1Agent], handle: str) -> QuerySet[A1Agent]:
 
 
 def reachable_by_owner(user_id: str, *, via: str = "") -> Q:
-    """The agents a signed-in user may see: their own; those of every team they are a member
-    of now, unless restricted; a team's restricted ones if they are listed on it or an admin
-    of the team (docs/teams.md). `via` puts the condition on rows under agents (`agent__`).
+    """The agents a signed-in user may see: their own (`owner_id` the user, no team); those of
+    every team they are a member of now, unless restricted; a team's restricted ones if they
+    are listed on it or an admin of the team (docs/teams.md). `via` puts the condition on
+    rows under agents (`agent__`).
 
     The same rule as `agent_role_of`, as a filter for lists; `REACHABLE_BY_OWNER_SQL` is
     its plain-SQL form.
@@ -60,12 +61,16 @@ def reachable_by_owner(user_id: str, *, via: str = "") -> Q:
     )
     listed = RawSQL("SELECT am.agent_id FROM agent_members am WHERE am.user_id = %s", [user_id])
     admin_teams = RawSQL(_ADMIN_TEAM_IDS_POSITIONAL, [user_id])  # noqa: S611
-    return Q(**{field("owner_id__in"): accounts}) & (
-        Q(**{field("team_id__isnull"): True})
-        | Q(**{field("access"): AgentAccess.TEAM})
+    # The IN finds the rows; the branches decide: a personal agent is the user's own (not
+    # merely owned by an account they reach: an agent owned by a team's id without the team
+    # would otherwise reach every member), a team's agent follows the team's access rule.
+    personal = Q(**{field("team_id__isnull"): True, field("owner_id"): user_id})
+    of_a_team = Q(**{field("team_id__isnull"): False}) & (
+        Q(**{field("access"): AgentAccess.TEAM})
         | Q(**{field("id__in"): listed})
         | Q(**{field("team_id__in"): admin_teams})
     )
+    return Q(**{field("owner_id__in"): accounts}) & (personal | of_a_team)
 
 
 _MEMBER_TEAM_IDS_POSITIONAL = MEMBER_TEAM_IDS_SQL.replace("%(user)s", "%s")
@@ -76,10 +81,11 @@ if ADMIN_TEAM_IDS_SQL.count("%(user)s") != 1:  # pragma: no cover - a change to 
 # reachable_by_owner on the agent aliased `a`, with the user's id as `%(user)s`.
 REACHABLE_BY_OWNER_SQL = f"""(
     a.owner_id IN (SELECT %(user)s::text UNION ALL {MEMBER_TEAM_IDS_SQL})
-    AND (a.team_id IS NULL
-         OR a.access = 'team'
-         OR a.id IN (SELECT am.agent_id FROM agent_members am WHERE am.user_id = %(user)s)
-         OR a.team_id IN ({ADMIN_TEAM_IDS_SQL}))
+    AND ((a.team_id IS NULL AND a.owner_id = %(user)s)
+         OR (a.team_id IS NOT NULL
+             AND (a.access = 'team'
+                  OR a.id IN (SELECT am.agent_id FROM agent_members am WHERE am.user_id = %(user)s)
+                  OR a.team_id IN ({ADMIN_TEAM_IDS_SQL}))))
 )"""  # noqa: S608 - constants
 
 

@@ -26,6 +26,7 @@ from agents.errors import (
     FieldInvalid,
     InvalidStatusTransition,
     NotATeamAgent,
+    OwnerIsATeam,
 )
 from agents.handles import handle_problem
 from agents.locks import agent_lock
@@ -42,7 +43,7 @@ from notifications.events import event_emit
 from teams.errors import TeamNotFound, TeamRoleTooLow
 from teams.locks import team_hold
 from teams.roles import Role
-from teams.selectors import current_members, member_role
+from teams.selectors import current_members, member_role, team_get
 
 # Fields an owner may change with agent_update; status moves only through the lifecycle.
 UPDATABLE_FIELDS = frozenset(
@@ -133,6 +134,8 @@ def _save_catching_taken_handle(agent: A1Agent, **save_kwargs: Any) -> None:
     except IntegrityError as error:
         if "handle" in str(error):
             raise FieldInvalid("handle", "This handle is already taken.") from None
+        if "a1_agents_owner_not_a_team" in str(error):  # the trigger, behind agent_create's check
+            raise OwnerIsATeam() from None
         raise
 
 
@@ -152,8 +155,10 @@ def agent_create(
 
     With `team_id` the agent is the team's (`owner_id` must be the team's id) and counts
     against the team's plan; `member_id`, the user creating it, must be a member with the
-    editor role. The team's row is share-locked first, so a removal or the team's deletion
-    (which lock it FOR UPDATE) comes wholly before or after. The key is returned here only;
+    editor role; an `owner_id` that is a team's id without `team_id` is refused
+    (OwnerIsATeam; the database's trigger says the same). The team's row is share-locked
+    first, so a removal or the team's deletion (which lock it FOR UPDATE) comes wholly before
+    or after. The key is returned here only;
     just its hash and a short prefix are stored.
     """
     unknown = set(fields) - UPDATABLE_FIELDS
@@ -162,6 +167,8 @@ def agent_create(
     if team_id is not None and owner_id != team_id:
         raise TypeError("agent_create(): a team's agent is owned by the team (owner_id=team_id)")
     _check_handle(handle)
+    if team_id is None and team_get(owner_id) is not None:
+        raise OwnerIsATeam()
     if team_id is not None:
         if not team_hold(team_id):
             raise TeamNotFound()

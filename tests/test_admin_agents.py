@@ -442,3 +442,27 @@ def test_admin_role_deletes_through_the_service_and_the_trail_survives_the_agent
     entry = AuditEntry.objects.get(action="agent.deleted")
     assert entry.agent_id == agent.pk
     assert entry.changes["handle"] == {"before": "gone_bot", "after": None}
+
+
+def test_adding_an_agent_whose_owner_is_a_team_id_is_refused_with_a_message() -> None:
+    """A team's agent is made by a member through the API (team_id = owner_id); an agent
+    owned by a team's id without the team would reach every member of it."""
+    from teams.services import team_sync
+
+    team_sync(
+        team_id="team-staff", display_name="Staff's", profile_image_url=None,
+        event_at=timezone.now(), event_id="msg_1",
+    )  # fmt: skip
+    client, _ = staff_client("admin", "boss")
+
+    response = client.post(
+        f"{CHANGELIST}add/",
+        {
+            "owner_id": "team-staff", "name": "Team's?", "handle": "staff_for_team",
+            "agent_type": "personal", "onboarding_data": "null", "settings": "{}",
+        },
+        follow=True,
+    )  # fmt: skip
+
+    assert not A1Agent.objects.filter(handle="staff_for_team").exists()
+    assert "is a team" in response.content.decode()

@@ -187,3 +187,86 @@ def test_the_agents_a_user_may_see_are_found_through_the_owner_index_not_a_scan(
 
     text = plan(A1Agent.objects.filter(reachable_by_owner("user_1")).order_by("-created_at")[:51])
     assert "Seq Scan on a1_agents" not in text, text
+
+
+def _legacy_agent_of_team_without_team(handle: str) -> A1Agent:
+    """An agent owned by TEAM's id with no team_id, as the console could make before the
+    database refused it (the trigger is skipped, as for a row older than it)."""
+    from django.db import connection
+
+    agent, _ = agent_create(owner_id="someone_else", name="S", handle=handle, agent_type="work")
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute("UPDATE a1_agents SET owner_id = %s WHERE id = %s", [TEAM, agent.pk])
+        cursor.execute("SET session_replication_role = origin")
+    return A1Agent.objects.get(pk=agent.pk)
+
+
+def test_an_agent_owned_by_a_teams_id_without_the_team_reaches_no_member(
+    owner_headers: Any,
+) -> None:
+    from tests.factories import ConversationFactory
+
+    team_world()
+    agent = _legacy_agent_of_team_without_team("staff_made")
+    conversation = ConversationFactory.create(agent=agent)
+
+    for caller in ("viewer", "admin"):
+        headers = owner_headers(caller)
+        listed = APIClient().get("/api/v1/agents/", **headers).json()["results"]
+        detail = APIClient().get(f"/api/v1/agents/{agent.pk}/", **headers).status_code
+        talk = APIClient().get(f"/api/v1/conversations/{conversation.pk}/", **headers)
+        conversations = APIClient().get(f"/api/v1/conversations/?agent={agent.pk}", **headers)
+
+        assert (listed, detail, talk.status_code) == ([], 404, 404), caller
+        assert conversations.status_code == 404 or conversations.json()["results"] == []
+
+
+def test_the_reach_rule_as_a_filter_and_in_sql_agree_with_agent_role_of() -> None:
+    """`reachable_by_owner` (the lists' Q), `REACHABLE_BY_OWNER_SQL` (plain-SQL reads) and
+    `agent_role_of` (every route naming an agent) say the same, case by case."""
+    from django.db import connection
+
+    from agents.selectors import REACHABLE_BY_OWNER_SQL, agent_role_of, reachable_by_owner
+    from billing.models import UserSubscription
+    from tests.teams_world import OTHER_TEAM
+
+    team_world()
+    for team in (TEAM, OTHER_TEAM):
+        UserSubscription.objects.create(
+            user_id=team, plan_id="enterprise", max_personal_agents=5, max_total_agents=5
+        )
+
+    def team_agent(team: str, handle: str, members: dict[str, str] | None = None) -> None:
+        created, _ = agent_create(
+            owner_id=team, team_id=team, name="T", handle=handle, agent_type="personal"
+        )
+        if members is not None:
+            agent_access_set(agent=created, access="restricted", members=members)
+
+    team_agent(TEAM, "open_one")
+    team_agent(TEAM, "listed_viewer", {"viewer": "viewer"})
+    team_agent(TEAM, "listed_nobody", {})
+    team_agent(OTHER_TEAM, "other_open")
+    team_agent(OTHER_TEAM, "other_closed", {})
+    for user in ("viewer", "admin", "removed", "outsider"):
+        agent_create(owner_id=user, name="Own", handle=f"own_{user}", agent_type="work")
+    _legacy_agent_of_team_without_team("no_team")
+    callers = ["viewer", "editor", "excluded", "admin", "removed", "outsider", "nobody"]
+
+    for caller in callers:
+        by_role = {agent.handle for agent in A1Agent.objects.all() if agent_role_of(caller, agent)}
+        by_filter = set(
+            A1Agent.objects.filter(reachable_by_owner(caller)).values_list("handle", flat=True)
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT a.handle FROM a1_agents a WHERE {REACHABLE_BY_OWNER_SQL}",
+                {"user": caller},
+            )
+            by_sql = {handle for (handle,) in cursor.fetchall()}
+
+        assert by_filter == by_sql == by_role, caller
+    # A sanity check that the cases are not all empty.
+    admin_reach = {a.handle for a in A1Agent.objects.filter(reachable_by_owner("admin"))}
+    assert admin_reach == {"open_one", "listed_viewer", "listed_nobody", "own_admin"}

@@ -114,6 +114,30 @@ def test_the_database_refuses_an_agent_of_an_unknown_team() -> None:
         insert()
 
 
+def test_an_agent_owned_by_a_teams_id_is_refused_without_the_team(world: None) -> None:
+    """A team's agent has team_id = owner_id; owned by the team's id without it, it would be
+    nobody's (no member has a role on it) yet owned by the team's account."""
+    from agents.errors import OwnerIsATeam
+
+    with pytest.raises(OwnerIsATeam) as refused:
+        agent_create(owner_id=TEAM, name="S", handle="staff_made", agent_type="work")
+
+    assert (refused.value.status_code, refused.value.code) == (400, "owner_is_a_team")
+    assert not A1Agent.objects.filter(handle="staff_made").exists()
+
+
+def test_the_database_refuses_an_agent_owned_by_a_teams_id_without_the_team(world: None) -> None:
+    agent = AgentFactory.create(owner_id="editor")
+
+    with pytest.raises(IntegrityError, match="a1_agents_owner_not_a_team"), transaction.atomic():
+        A1Agent.objects.filter(pk=agent.pk).update(owner_id=TEAM)
+    with pytest.raises(IntegrityError, match="a1_agents_owner_not_a_team"), transaction.atomic():
+        AgentFactory.create(owner_id=OTHER_TEAM)
+    # A team's agent proper is fine, and so is an update that leaves the owner alone.
+    A1Agent.objects.filter(pk=agent.pk).update(name="Renamed")
+    agent_create(owner_id=TEAM, team_id=TEAM, name="T", handle="proper", agent_type="work")
+
+
 # --- lists ---------------------------------------------------------------------------------
 
 

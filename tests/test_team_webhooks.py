@@ -231,7 +231,7 @@ def test_team_deleted_deletes_its_agents_ends_its_subscription_and_memberships(
 ) -> None:
     post_event(client, team_event("created"))
     post_event(client, membership_event("created", "user_1"))
-    doomed = AgentFactory.create(owner_id=TEAM)
+    doomed = AgentFactory.create(owner_id=TEAM, team_id=TEAM)
     own = AgentFactory.create(owner_id="user_1")
     SubscriptionFactory.create(user_id=TEAM, plan_id="pro")
 
@@ -273,7 +273,7 @@ def test_a_replayed_team_deleted_answers_duplicate(client: Client) -> None:
 
 def test_user_deleted_ends_their_memberships_and_keeps_the_teams_agents(client: Client) -> None:
     post_event(client, membership_event("created", "user_1"))
-    team_agent = AgentFactory.create(owner_id=TEAM)
+    team_agent = AgentFactory.create(owner_id=TEAM, team_id=TEAM)
 
     post_event(client, user_event("deleted", "user_1", teams=[{"id": TEAM}]))
 
