@@ -210,14 +210,24 @@ def agent_create(
 
 
 def _locked(agent: A1Agent) -> A1Agent:
-    return agent_lock(agent.pk)
+    """Lock the agent and read it afresh; AgentMoved (409) if its owner or team is no longer
+    the caller's copy's. The caller was authorised on that copy (the view's role check, the
+    subscription locked for its owner): a move in between would have the decision made in
+    the account the agent has left. Retrying with the new owner would need the caller's
+    role there, which only a new request checks."""
+    fresh = agent_lock(agent.pk)
+    if (fresh.owner_id, fresh.team_id) != (agent.owner_id, agent.team_id):
+        raise AgentMoved()
+    return fresh
 
 
 def _locked_with_subscription(agent: A1Agent, *, actor: Actor) -> tuple[UserSubscription, A1Agent]:
     """Lock the owner's subscription, then the agent; return both, the agent read afresh.
 
     Whatever the caller read before (the view's copy of the agent) may be stale by now:
-    decisions about status and type are made from the agent returned here.
+    decisions about status and type are made from the agent returned here, and an agent
+    moved to another account meanwhile is AgentMoved (409), since the subscription locked
+    and counted would be the account it left.
     """
     subscription = subscription_lock_for_user(user_id=agent.owner_id, actor=actor)
     return subscription, _locked(agent)
@@ -326,6 +336,8 @@ def agent_access_set(
     """
     if agent.team_id is None:
         raise NotATeamAgent()
+    # The caller's admin role was checked in the copy's team: moved out or to another team
+    # meanwhile, the agent is AgentMoved (409) rather than changed by the old team's admin.
     agent = _locked(agent)
     if access == AgentAccess.TEAM and members:
         raise FieldInvalid("members", "Only a restricted agent lists members.")
@@ -395,9 +407,7 @@ def agent_move(
     if to_team_id is not None:
         _team_role_at_least(to_team_id, member_id, Role.EDITOR, "Moving an agent into a team")
     subscription = subscription_lock_for_user(user_id=target_owner, actor=actor)
-    agent = _locked(agent)
-    if (agent.owner_id, agent.team_id) != (source_owner, source_team):
-        raise AgentMoved()
+    agent = _locked(agent)  # AgentMoved if another move came first
     if agent.status != AgentStatus.ARCHIVED:
         _ensure_room_for(subscription, agent_type=agent.agent_type)
     before = _snapshot(agent)

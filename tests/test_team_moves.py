@@ -168,3 +168,68 @@ def test_a_move_into_a_team_at_its_last_slot_races_a_members_create_and_one_wins
 
         assert results["refused"] == 1, results
         assert A1Agent.objects.filter(team_id=TEAM, agent_type="work").count() == 1
+
+
+# --- a request that read the agent before a move -------------------------------------------
+# The view authorised the caller on the copy it read; once the agent is locked, a different
+# owner or team is a 409 (`agent_moved`), never a decision made in the old account.
+
+
+def test_a_resume_that_read_the_agent_before_its_move_cannot_overfill_the_team(
+    world: None,
+) -> None:
+    from agents.errors import AgentMoved
+    from agents.models import AgentStatus
+    from agents.services import agent_resume
+
+    team_agent("team_work")  # the free plan's one work agent
+    mine = own_agent("editor", "mine_one")
+    A1Agent.objects.filter(pk=mine.pk).update(status=AgentStatus.ARCHIVED)
+    stale = A1Agent.objects.get(pk=mine.pk)  # what a concurrent resume request read
+    agent_move(agent=A1Agent.objects.get(pk=mine.pk), to_team_id=TEAM, member_id="editor")
+
+    with pytest.raises(AgentMoved) as refused:
+        agent_resume(agent=stale)
+
+    assert (refused.value.status_code, refused.value.code) == (409, "agent_moved")
+    active = A1Agent.objects.filter(owner_id=TEAM, agent_type="work").exclude(status="archived")
+    assert active.count() == 1
+
+
+def test_a_retype_that_read_the_agent_before_its_move_cannot_overfill_the_team(
+    world: None,
+) -> None:
+    from agents.errors import AgentMoved
+    from agents.services import agent_update
+
+    team_agent("team_work")
+    mine = own_agent("editor", "mine_p", agent_type="personal")
+    stale = A1Agent.objects.get(pk=mine.pk)
+    agent_move(agent=A1Agent.objects.get(pk=mine.pk), to_team_id=TEAM, member_id="editor")
+
+    with pytest.raises(AgentMoved):
+        agent_update(agent=stale, agent_type="work")
+
+    assert A1Agent.objects.filter(owner_id=TEAM, agent_type="work").count() == 1
+
+
+def test_an_access_change_that_read_the_agent_before_its_move_is_refused(world: None) -> None:
+    from agents.errors import AgentMoved
+    from tests.teams_world import member_add
+
+    member_add(OTHER_TEAM, "manager")  # an editor there: may move an agent in
+    moved_out = team_agent("moving_out")
+    moved_over = team_agent("moving_over", agent_type="personal")
+    stale_out = A1Agent.objects.get(pk=moved_out.pk)  # read by TEAM's admin's requests
+    stale_over = A1Agent.objects.get(pk=moved_over.pk)
+    agent_move(agent=moved_out, to_team_id=None, member_id="manager")
+    agent_move(agent=moved_over, to_team_id=OTHER_TEAM, member_id="manager")
+
+    with pytest.raises(AgentMoved):
+        agent_access_set(agent=stale_out, access="team", members={})
+    # In OTHER_TEAM, TEAM's admin is nobody: the access set there was decided in TEAM.
+    with pytest.raises(AgentMoved):
+        agent_access_set(agent=stale_over, access="restricted", members={"outsider": "viewer"})
+
+    assert A1Agent.objects.get(pk=moved_over.pk).access == "team"
+    assert not AgentMember.objects.filter(agent_id=moved_over.pk).exists()
