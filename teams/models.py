@@ -62,13 +62,23 @@ class TeamMembership(models.Model):
     updated_at = models.DateTimeField(auto_now=True, db_default=TransactionNow())
     last_event_at = models.DateTimeField()
     last_event_id = models.TextField(db_collation="C")
+    # The message of the last removal (a team_membership.deleted, or the user's deletion),
+    # kept after they are added back: a permission message older than it belongs to an
+    # earlier membership and is refused.
+    removed_event_at = models.DateTimeField(null=True, blank=True)
+    removed_event_id = models.TextField(null=True, blank=True, db_collation="C")
 
     class Meta:
         db_table = "team_memberships"
         constraints = [
             models.UniqueConstraint(
                 fields=["team", "user_id"], name="team_memberships_team_user_key"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(removed_event_at__isnull=True, removed_event_id__isnull=True)
+                | Q(removed_event_at__isnull=False, removed_event_id__isnull=False),
+                name="team_memberships_removed_event_complete",
+            ),
         ]
         indexes = [
             # The teams of a caller, read on every request that lists or names an agent.

@@ -8,6 +8,7 @@ deleted team (a tombstone) refuses every later message.
 """
 
 import datetime as dt
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -69,13 +70,33 @@ def team_delete(*, team_id: str) -> None:
         )
 
 
+# A removal's message, recorded on the membership unless a later removal is recorded already.
+RECORD_REMOVAL = """
+UPDATE team_memberships t SET removed_event_at = %(at)s, removed_event_id = %(id)s
+WHERE t.team_id = %(team)s AND t.user_id = %(user)s
+  AND (t.removed_event_at IS NULL OR (t.removed_event_at, t.removed_event_id) < (%(at)s, %(id)s))
+"""
+# A removal revokes the member's permissions set before it (as of its message).
+REVOKE_BEFORE_REMOVAL = """
+UPDATE team_member_permissions t SET granted = false, updated_at = now(),
+                                     last_event_at = %(at)s, last_event_id = %(id)s
+WHERE t.team_id = %(team)s AND t.user_id = %(user)s
+  AND (t.last_event_at IS NULL OR (t.last_event_at, t.last_event_id) < (%(at)s, %(id)s))
+"""
+
+
 @transaction.atomic
 def membership_set(
     *, team_id: str, user_id: str, is_member: bool, event_at: dt.datetime, event_id: str
 ) -> bool:
     """Apply a team_membership.created (`is_member`) or .deleted message; False if not
-    applied. A removal also revokes the member's permissions in the team as of this
-    message, so that a permission granted before it and delivered after it stays revoked."""
+    applied.
+
+    A removal is recorded on the membership (`removed_event_*`) and revokes the member's
+    permissions in the team as of its message even when a newer message decided the
+    membership already: a permission granted before the removal and delivered after it,
+    or after the member is added back, belongs to the earlier membership and stays revoked.
+    """
     if not _team_lock(team_id):
         return False
     with connection.cursor() as cursor:
@@ -93,15 +114,12 @@ def membership_set(
             [team_id, user_id, is_member, event_at, event_id, event_at, event_id],
         )
         applied = cursor.fetchone() is not None
-        if applied and not is_member:
-            cursor.execute(
-                f"""
-                UPDATE team_member_permissions t SET granted = false, updated_at = now(),
-                                                     last_event_at = %s, last_event_id = %s
-                WHERE t.team_id = %s AND t.user_id = %s AND {NEWER}
-                """,  # noqa: S608 - a constant
-                [event_at, event_id, team_id, user_id, event_at, event_id],
-            )
+        if not is_member:
+            removal: dict[str, Any] = {
+                "team": team_id, "user": user_id, "at": event_at, "id": event_id,
+            }  # fmt: skip
+            cursor.execute(RECORD_REMOVAL, removal)
+            cursor.execute(REVOKE_BEFORE_REMOVAL, removal)
     return applied
 
 
@@ -116,16 +134,18 @@ def permission_set(
     event_id: str,
 ) -> bool:
     """Apply a team_permission.created (`granted`) or .deleted message; False if not applied
-    (the team is deleted, a newer message set the permission, or the member was removed by
-    a newer message)."""
+    (the team is deleted, a newer message set the permission, or the member was removed
+    after it: the message belongs to an earlier membership, whether or not they are a member
+    again now)."""
     if not _team_lock(team_id):
         return False
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""
+            """
             SELECT 1 FROM team_memberships t
-            WHERE t.team_id = %s AND t.user_id = %s AND NOT t.is_member AND NOT {NEWER}
-            """,  # noqa: S608 - a constant
+            WHERE t.team_id = %s AND t.user_id = %s AND t.removed_event_at IS NOT NULL
+              AND (t.removed_event_at, t.removed_event_id) >= (%s, %s)
+            """,
             [team_id, user_id, event_at, event_id],
         )
         if cursor.fetchone() is not None:

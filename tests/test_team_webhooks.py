@@ -223,6 +223,41 @@ def test_a_permission_granted_before_a_removal_and_delivered_after_it_stays_revo
     assert not TeamMemberPermission.objects.filter(granted=True).exists()
 
 
+def test_a_permission_of_an_earlier_membership_delivered_after_the_member_is_back_is_refused(
+    client: Client,
+) -> None:
+    added, admin_granted, removed, added_again, viewer_granted = ids(1, 5)
+    post_event(client, membership_event("created", "user_1"), msg_id=added)
+    post_event(client, membership_event("deleted", "user_1"), msg_id=removed)
+    post_event(client, membership_event("created", "user_1"), msg_id=added_again)
+    # Delivered after the member is back: granted during the first membership.
+    late = post_event(
+        client, permission_event("created", "user_1", "a1zap:admin"), msg_id=admin_granted
+    )
+    # Granted in the new membership: it counts.
+    post_event(client, permission_event("created", "user_1", "a1zap:viewer"), msg_id=viewer_granted)
+
+    assert late.json() == {"status": "ok"}
+    assert role("user_1") == Role.VIEWER
+    membership = TeamMembership.objects.get(user_id="user_1")
+    assert (membership.removed_event_id, membership.is_member) == (removed, True)
+
+
+def test_a_removal_delivered_after_the_member_is_back_still_ends_the_earlier_permissions(
+    client: Client,
+) -> None:
+    added, admin_granted, removed, added_again = ids(1, 4)
+    post_event(client, membership_event("created", "user_1"), msg_id=added)
+    post_event(client, permission_event("created", "user_1", "a1zap:admin"), msg_id=admin_granted)
+    post_event(client, membership_event("created", "user_1"), msg_id=added_again)
+
+    post_event(client, membership_event("deleted", "user_1"), msg_id=removed)  # late
+
+    # Still a member (the newer message says so), without the earlier membership's admin.
+    assert role("user_1") == Role.EDITOR
+    assert TeamMembership.objects.get(user_id="user_1").removed_event_id == removed
+
+
 # --- team.deleted and user.deleted ----------------------------------------------------------
 
 
