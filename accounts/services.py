@@ -131,14 +131,31 @@ def stack_user_sync(
 
 
 @transaction.atomic
-def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
+def stack_user_hold_live(user_id: str) -> bool:
+    """Share-lock the user's mirror row until commit; False if the user is deleted (their
+    tombstone). A user never seen here is live. Their deletion (which writes the row) then
+    comes wholly before or after the caller's transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT deleted_at FROM stack_users WHERE id = %s FOR SHARE", [user_id])
+        row = cursor.fetchone()
+    return row is None or row[0] is None
+
+
+def stack_user_delete(
+    *,
+    user_id: str,
+    actor: Actor | None = None,
+    event_at: dt.datetime | None = None,
+    event_id: str | None = None,
+) -> int:
     """Mark the user deleted, end their subscription (and cancel it at Stripe), delete all
     their webhook endpoints, templates and agents; count the agents.
 
     Safe to repeat: a second call finds nothing left to cancel or delete. The tombstone is
     written even for a user never seen here, so a late `user.updated` cannot create them.
     The cancellation and each deleted agent are recorded in the audit trail as done by
-    `actor` (Stack Auth, unless said otherwise).
+    `actor` (Stack Auth, unless said otherwise). Their team memberships end as of the
+    deletion's message (`event_at`, `event_id`; now without one).
     """
     actor = actor or Actor.stack_auth()
     with connection.cursor() as cursor:
@@ -167,7 +184,7 @@ def stack_user_delete(*, user_id: str, actor: Actor | None = None) -> int:
         )
     # The agents they created for a team are the team's (their owner is the team): they stay.
     agents_deleted = agent_delete_all_for_owner(owner_id=user_id, actor=actor)
-    memberships_end_for_user(user_id=user_id)
+    memberships_end_for_user(user_id=user_id, event_at=event_at, event_id=event_id)
     # Tokens issued before the deletion stay valid for minutes; the mark lets the
     # authentication layer refuse them without a database read per request. A cache outage
     # must not fail the committed deletion: the tombstone still stops the next mirror touch.

@@ -28,6 +28,7 @@ from svix.webhooks import Webhook, WebhookVerificationError
 from accounts.services import (
     stack_team_delete,
     stack_user_delete,
+    stack_user_hold_live,
     stack_user_sync,
     webhook_message_claim,
 )
@@ -117,6 +118,8 @@ def _team_change(event_type: str, data: Any) -> TeamChange | None:
         is_member = MEMBERSHIP_EVENTS[event_type]
 
         def membership(message_id: str, event_at: dt.datetime) -> str:
+            if not stack_user_hold_live(user_id):
+                return f"membership of {user_id} in {team_id} not applied: the user is deleted"
             applied = membership_set(
                 team_id=team_id, user_id=user_id, is_member=is_member,
                 event_at=event_at, event_id=message_id,
@@ -127,6 +130,8 @@ def _team_change(event_type: str, data: Any) -> TeamChange | None:
     permission_id, granted = _required_text(data, "id"), PERMISSION_EVENTS[event_type]
 
     def permission(message_id: str, event_at: dt.datetime) -> str:
+        if not stack_user_hold_live(user_id):
+            return f"permission {permission_id} of {user_id} not applied: the user is deleted"
         applied = permission_set(
             team_id=team_id, user_id=user_id, permission_id=permission_id, granted=granted,
             event_at=event_at, event_id=message_id,
@@ -236,7 +241,10 @@ def stack_auth_webhook(request: HttpRequest) -> JsonResponse:
             pass  # neither a user nor a team event: acknowledged, remembered and ignored
         elif event_type == USER_DELETED_EVENT:
             user_id, _, _ = user
-            agents_deleted = stack_user_delete(user_id=user_id, actor=Actor.stack_auth(message_id))
+            agents_deleted = stack_user_delete(
+                user_id=user_id, actor=Actor.stack_auth(message_id),
+                event_at=event_at, event_id=message_id,
+            )  # fmt: skip
             logger.info("Stack Auth user %s deleted with %d agents", user_id, agents_deleted)
         else:
             user_id, email, display_name = user

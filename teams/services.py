@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 NEWER = "(t.last_event_at IS NULL OR (t.last_event_at, t.last_event_id) < (%s, %s))"
 
@@ -73,16 +74,25 @@ def team_delete(*, team_id: str) -> None:
 # A removal's message, recorded on the membership unless a later removal is recorded already.
 RECORD_REMOVAL = """
 UPDATE team_memberships t SET removed_event_at = %(at)s, removed_event_id = %(id)s
-WHERE t.team_id = %(team)s AND t.user_id = %(user)s
+WHERE {scope}
   AND (t.removed_event_at IS NULL OR (t.removed_event_at, t.removed_event_id) < (%(at)s, %(id)s))
 """
 # A removal revokes the member's permissions set before it (as of its message).
 REVOKE_BEFORE_REMOVAL = """
 UPDATE team_member_permissions t SET granted = false, updated_at = now(),
                                      last_event_at = %(at)s, last_event_id = %(id)s
-WHERE t.team_id = %(team)s AND t.user_id = %(user)s
+WHERE {scope}
   AND (t.last_event_at IS NULL OR (t.last_event_at, t.last_event_id) < (%(at)s, %(id)s))
 """
+ONE_MEMBERSHIP = "t.team_id = %(team)s AND t.user_id = %(user)s"
+EVERY_MEMBERSHIP = "t.user_id = %(user)s"
+
+
+def _removal_record(cursor: Any, scope: str, removal: dict[str, Any]) -> None:
+    """Record a removal on the memberships in `scope` and revoke their permissions set
+    before it."""
+    cursor.execute(RECORD_REMOVAL.format(scope=scope), removal)
+    cursor.execute(REVOKE_BEFORE_REMOVAL.format(scope=scope), removal)
 
 
 @transaction.atomic
@@ -118,8 +128,7 @@ def membership_set(
             removal: dict[str, Any] = {
                 "team": team_id, "user": user_id, "at": event_at, "id": event_id,
             }  # fmt: skip
-            cursor.execute(RECORD_REMOVAL, removal)
-            cursor.execute(REVOKE_BEFORE_REMOVAL, removal)
+            _removal_record(cursor, ONE_MEMBERSHIP, removal)
     return applied
 
 
@@ -166,13 +175,46 @@ def permission_set(
         return cursor.fetchone() is not None
 
 
+# The user's deletion ends a membership whatever message set it last: it is stamped with
+# the deletion's message only where that is newer (a KSUID id, so a late message is older).
+END_MEMBERSHIPS = """
+UPDATE team_memberships t SET
+    is_member = false, updated_at = now(),
+    last_event_at = CASE WHEN (t.last_event_at, t.last_event_id) < (%(at)s, %(id)s)
+                         THEN %(at)s ELSE t.last_event_at END,
+    last_event_id = CASE WHEN (t.last_event_at, t.last_event_id) < (%(at)s, %(id)s)
+                         THEN %(id)s ELSE t.last_event_id END
+WHERE t.user_id = %(user)s AND t.is_member
+"""
+# Without a message (a deletion not from a webhook), the deletion's stamp: now, and an id
+# that sorts after a message id ("msg_...") of the same instant.
+DELETION_EVENT_ID = "user.deleted"
+
+
 @transaction.atomic
-def memberships_end_for_user(*, user_id: str) -> int:
-    """End every membership of a deleted user; return how many ended."""
+def memberships_end_for_user(
+    *, user_id: str, event_at: dt.datetime | None = None, event_id: str | None = None
+) -> int:
+    """End every membership of a deleted user as of the deletion's message (`event_at`,
+    `event_id`; now when not given) and revoke their permissions; return how many ended.
+
+    The teams' rows are locked first, in id order, as every write about a team locks its
+    row: a membership message of one of them applies wholly before or after this. The
+    removal is recorded like a team_membership.deleted's, so an older permission message
+    stays refused; newer ones are refused by the user's tombstone (`accounts.webhooks`).
+    """
+    removal: dict[str, Any] = {
+        "user": user_id,
+        "at": event_at or timezone.now(),
+        "id": event_id or DELETION_EVENT_ID,
+    }
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE team_memberships SET is_member = false, updated_at = now()"
-            " WHERE user_id = %s AND is_member",
+            "SELECT id FROM teams WHERE id IN"
+            " (SELECT team_id FROM team_memberships WHERE user_id = %s) ORDER BY id FOR UPDATE",
             [user_id],
         )
-        return cursor.rowcount
+        cursor.execute(END_MEMBERSHIPS, removal)
+        ended = cursor.rowcount
+        _removal_record(cursor, EVERY_MEMBERSHIP, removal)
+        return ended

@@ -316,6 +316,37 @@ def test_user_deleted_ends_their_memberships_and_keeps_the_teams_agents(client: 
     assert A1Agent.objects.filter(pk=team_agent.pk).exists()
 
 
+def test_user_deleted_records_the_removal_on_each_membership(client: Client) -> None:
+    added, granted, deleted = ids(1, 3)
+    post_event(client, membership_event("created", "user_1"), msg_id=added)
+    post_event(client, permission_event("created", "user_1", "a1zap:admin"), msg_id=granted)
+
+    post_event(client, user_event("deleted", "user_1"), msg_id=deleted)
+
+    membership = TeamMembership.objects.get(user_id="user_1")
+    assert (membership.is_member, membership.last_event_id) == (False, deleted)
+    assert membership.removed_event_id == deleted
+    assert not TeamMemberPermission.objects.filter(granted=True).exists()
+
+
+def test_no_membership_or_permission_message_brings_a_deleted_user_back(client: Client) -> None:
+    """The user's tombstone in `stack_users` refuses them, whether the message was created
+    before the deletion and delivered late, or after it (a team they never were in)."""
+    before = ids(1, 2)
+    post_event(client, user_event("deleted", "user_1"))
+
+    post_event(client, membership_event("created", "user_1"), msg_id=before[0])
+    post_event(client, permission_event("created", "user_1", "a1zap:admin"), msg_id=before[1])
+    post_event(client, membership_event("created", "user_1", team_id="another-team"))
+    late = post_event(client, permission_event("created", "user_1", "a1zap:viewer"))
+
+    assert late.json() == {"status": "ok"}
+    assert role("user_1") is None
+    assert role("user_1", "another-team") is None
+    assert not TeamMembership.objects.filter(user_id="user_1").exists()
+    assert not TeamMemberPermission.objects.filter(user_id="user_1").exists()
+
+
 # --- refused bodies ------------------------------------------------------------------------
 
 
