@@ -31,8 +31,7 @@ def stack_user_email(user_id: str) -> str | None:
 def account_emails(account_id: str) -> list[str]:
     """Where to email an account: the user's address; for a team (an account that owns team
     agents), each of its admins' addresses. None for a deleted or unknown account."""
-    from teams.roles import Role
-    from teams.selectors import team_get, team_members
+    from teams.selectors import team_admin_ids, team_get
 
     own = stack_user_email(account_id)
     if own:
@@ -40,11 +39,7 @@ def account_emails(account_id: str) -> list[str]:
     team = team_get(account_id)
     if team is None or team.deleted_at is not None:
         return []
-    admins = [
-        member["user_id"]
-        for member in team_members(account_id)
-        if member["role"] is not None and member["role"] >= Role.ADMIN
-    ]
+    admins = team_admin_ids(account_id)  # every one of them, not a page of the members
     emails = StackUser.objects.filter(pk__in=admins, deleted_at__isnull=True).values_list(
         "email", flat=True
     )

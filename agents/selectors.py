@@ -241,15 +241,32 @@ def agent_access_members(agent_id: Any) -> list[dict[str, str]]:
     ]
 
 
-def agent_reach(agent: A1Agent) -> list[dict[str, Any]]:
+# The console's "who can reach this agent" lists at most this many of a team's members.
+REACH_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class AgentReach:
+    """Who can reach an agent: `people` (user id, role, why), and whether the team has more
+    members than the `limit` shown."""
+
+    people: list[dict[str, Any]]
+    truncated: bool = False
+    limit: int = REACH_LIMIT
+
+
+def agent_reach(agent: A1Agent) -> AgentReach:
     """Who can reach the agent and why, by `agent_role_of`'s rule: the owner of a user's
-    agent; for a team's, every current member with their role on it, or none and why not."""
+    agent; for a team's, each current member (the first REACH_LIMIT by id) with their role
+    on it, or none and why not."""
     if agent.team_id is None:
-        return [{"user_id": agent.owner_id, "role": Role.OWNER, "why": "owns the agent"}]
+        owner = {"user_id": agent.owner_id, "role": Role.OWNER, "why": "owns the agent"}
+        return AgentReach([owner])
     restricted = agent.access == AgentAccess.RESTRICTED
     listed = dict(AgentMember.objects.filter(agent_id=agent.pk).values_list("user_id", "role"))
+    members = team_members(agent.team_id, limit=REACH_LIMIT + 1)
     reach = []
-    for member in team_members(agent.team_id):
+    for member in members[:REACH_LIMIT]:
         team_role: Role = member["role"]
         held = ", ".join(member["permissions"]) or "no permissions: the default"
         why = f"team role {team_role.name.lower()} ({held})"
@@ -264,7 +281,7 @@ def agent_reach(agent: A1Agent) -> list[dict[str, Any]]:
         elif restricted:
             why = f"a team admin reaches every agent of the team; {why}"
         reach.append({"user_id": member["user_id"], "role": role, "why": why})
-    return reach
+    return AgentReach(reach, truncated=len(members) > REACH_LIMIT)
 
 
 # The agents list's columns, named as `.values()` would name them (`app__id`), read by

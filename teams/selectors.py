@@ -69,12 +69,29 @@ def _holds_sql(ids: str) -> str:
     )
 
 
+# The membership `m` gives the admin role (`role_from_permissions`'s rule, in SQL).
+_IS_ADMIN_SQL = (
+    f"({_holds_sql(_OUR_ADMIN)} OR (NOT {_holds_sql(_OURS)} AND {_holds_sql(_DEFAULT_ADMIN)}))"
+)
+
 ADMIN_TEAM_IDS_SQL = (
     "SELECT m.team_id FROM team_memberships m JOIN teams t ON t.id = m.team_id"  # noqa: S608
-    " WHERE m.user_id = %(user)s AND m.is_member AND t.deleted_at IS NULL"
-    f" AND ({_holds_sql(_OUR_ADMIN)}"
-    f" OR (NOT {_holds_sql(_OURS)} AND {_holds_sql(_DEFAULT_ADMIN)}))"
+    f" WHERE m.user_id = %(user)s AND m.is_member AND t.deleted_at IS NULL AND {_IS_ADMIN_SQL}"
 )
+
+# Every admin of a team now, through the memberships' (team_id, user_id) key.
+TEAM_ADMIN_IDS_SQL = (
+    "SELECT m.user_id FROM team_memberships m JOIN teams t ON t.id = m.team_id"  # noqa: S608
+    f" WHERE m.team_id = %s AND m.is_member AND t.deleted_at IS NULL AND {_IS_ADMIN_SQL}"
+    " ORDER BY m.user_id"
+)
+
+
+def team_admin_ids(team_id: str) -> list[str]:
+    """Every current admin of the team (all of them, however many members it has), by id."""
+    with connection.cursor() as cursor:
+        cursor.execute(TEAM_ADMIN_IDS_SQL, [team_id])
+        return [user_id for (user_id,) in cursor.fetchall()]
 
 
 # One round trip: the membership (only if current, in a team not deleted) with the ids of
@@ -126,7 +143,9 @@ LIMIT %s
 
 def team_members(team_id: str, *, limit: int = 500) -> list[dict[str, Any]]:
     """The team's current members (up to `limit`, by user id), each with the permission ids
-    they hold and the role those give (`role_from_permissions`)."""
+    they hold and the role those give (`role_from_permissions`): a page for the console,
+    which asks for one more than it shows to say when it is cut short. Not for anything
+    that must reach every member (`team_admin_ids` for the admins)."""
     with connection.cursor() as cursor:
         cursor.execute(TEAM_MEMBERS_SQL, [team_id, limit])
         rows = cursor.fetchall()

@@ -54,3 +54,26 @@ def team_world() -> None:
     member_add(TEAM, "removed", ["a1zap:admin"])
     member_remove(TEAM, "removed")
     member_add(OTHER_TEAM, "outsider", ["a1zap:admin"])
+
+
+def many_members(team_id: str, count: int, *, admins: Sequence[str] = ()) -> None:
+    """`count` plain members `m0000`... of the team, and `admins` (team_admin) beside them,
+    written in bulk (a team too big to add one webhook at a time in a test)."""
+    from teams.models import TeamMemberPermission, TeamMembership
+
+    stamp = _stamp()
+    user_ids = [f"m{n:04d}" for n in range(count)] + list(admins)
+    TeamMembership.objects.bulk_create(
+        TeamMembership(
+            team_id=team_id, user_id=user_id, is_member=True,
+            last_event_at=stamp["event_at"], last_event_id=stamp["event_id"],
+        )
+        for user_id in user_ids
+    )  # fmt: skip
+    TeamMemberPermission.objects.bulk_create(
+        TeamMemberPermission(
+            team_id=team_id, user_id=user_id, permission_id="team_admin", granted=True,
+            last_event_at=stamp["event_at"], last_event_id=stamp["event_id"],
+        )
+        for user_id in admins
+    )  # fmt: skip

@@ -67,6 +67,23 @@ def test_an_agents_page_says_who_can_reach_it_and_why(acme: Any) -> None:
     assert "a team admin reaches every agent of the team" in text
 
 
+def test_an_agents_page_says_when_who_can_reach_it_is_cut_short(acme: Any) -> None:
+    from agents.selectors import REACH_LIMIT
+    from tests.teams_world import many_members
+
+    many_members(TEAM, REACH_LIMIT)
+
+    text = support().get(f"/admin/agents/a1agent/{acme.pk}/change/").content.decode()
+
+    assert f"Only the first {REACH_LIMIT} members of the team are shown" in text
+
+
+def test_an_agents_page_of_a_small_team_is_not_cut_short(acme: Any) -> None:
+    text = support().get(f"/admin/agents/a1agent/{acme.pk}/change/").content.decode()
+
+    assert "Only the first" not in text
+
+
 def test_support_cannot_change_a_team(acme: Any) -> None:
     client = support()
 

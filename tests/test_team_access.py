@@ -12,7 +12,7 @@ from agents.services import agent_access_set, agent_create
 from audit.models import AuditEntry
 from core.principals import Owner
 from teams.roles import Role, role_from_permissions
-from teams.selectors import admin_team_ids_of_member
+from teams.selectors import admin_team_ids_of_member, team_admin_ids
 from tests.teams_world import TEAM, member_add, team_make, team_world
 
 pytestmark = pytest.mark.django_db
@@ -138,8 +138,9 @@ def test_the_admin_teams_filter_agrees_with_the_role_rule(permissions: list[str]
     member_add("t-parity", "someone", permissions)
 
     in_filter = list(admin_team_ids_of_member("someone")) != []
+    in_admins = team_admin_ids("t-parity") == ["someone"]
 
-    assert in_filter == (role_from_permissions(permissions) == Role.ADMIN)
+    assert in_filter == in_admins == (role_from_permissions(permissions) == Role.ADMIN)
 
 
 def test_the_agents_list_keeps_its_query_count_with_restricted_agents(

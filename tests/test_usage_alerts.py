@@ -314,3 +314,18 @@ def test_a_teams_alert_is_emailed_to_each_of_its_admins_and_nobody_else() -> Non
         "boss@example.com",
         "second@example.com",
     ]
+
+
+def test_a_teams_admins_are_all_emailed_however_many_members_it_has() -> None:
+    """The console shows a team's first 500 members; the alert's addresses are not a page."""
+    from accounts.selectors import account_emails
+    from tests.teams_world import many_members, team_make
+
+    team_make("team-big")
+    admins = ["zz_admin_1", "zz_admin_2"]  # sorted after the 500 first members
+    many_members("team-big", 510, admins=admins)
+    StackUser.objects.bulk_create(
+        StackUser(id=user_id, email=f"{user_id}@example.com") for user_id in [*admins, "m0001"]
+    )
+
+    assert account_emails("team-big") == ["zz_admin_1@example.com", "zz_admin_2@example.com"]

@@ -31,6 +31,7 @@ def team_panels(team: Team) -> dict[str, Any]:
     counts = agent_counts_for_owner(team.pk)
     subscription = subscription_of_user(team.pk)
     agents = agents_of_owner(team.pk)
+    members = team_members(team.pk, limit=TEAM_PAGE_MEMBERS + 1)  # one more: cut short?
     return {
         "overview": subscription_overview(team.pk, counts),
         "subscription": subscription,
@@ -39,7 +40,8 @@ def team_panels(team: Team) -> dict[str, Any]:
             if subscription is not None
             else None
         ),
-        "members": team_members(team.pk, limit=TEAM_PAGE_MEMBERS),
+        "members": members[:TEAM_PAGE_MEMBERS],
+        "members_truncated": len(members) > TEAM_PAGE_MEMBERS,
         "member_limit": TEAM_PAGE_MEMBERS,
         "agents": list(agents[:TEAM_PAGE_AGENTS]),
         "agent_total": agents.count(),
