@@ -1,6 +1,7 @@
 """Reads about conversations and messages, scoped to what the caller may see."""
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from django.db import connection
@@ -28,31 +29,37 @@ def conversation_queryset_for(user: Any) -> QuerySet[AgentConversation]:
     return conversations.none()
 
 
-# The owner's and the app's case of conversation_queryset_for in plain SQL, for the messages
-# page, which asks on every read: the ORM's compile of the same query costs more than it.
-OWNER_SEES_CONVERSATION_SQL = f"""
-SELECT 1 FROM agent_conversations c JOIN a1_agents a ON a.id = c.agent_id
-WHERE c.id = %(conversation)s AND {REACHABLE_BY_OWNER_SQL}
-"""  # noqa: S608 - constants
-APP_SEES_CONVERSATION_SQL = (
-    "SELECT 1 FROM agent_conversations WHERE id = %(conversation)s AND agent_id = %(agent)s"
-)
+# The owner's and the app's case of conversation_queryset_for in plain SQL, on the
+# conversation aliased `c` and its agent `a`, for the messages page, which asks on every
+# read: the ORM's compile of the same query costs more than it.
+OWNER_SEES_CONVERSATION = REACHABLE_BY_OWNER_SQL
+APP_SEES_CONVERSATION = "c.agent_id = %(agent)s"
+CONVERSATION_AND_AGENT = "agent_conversations c JOIN a1_agents a ON a.id = c.agent_id"
+
+
+def _sees_conversation(user: Any) -> tuple[str, dict[str, Any]] | None:
+    """conversation_queryset_for(user) as a condition on `c` and `a` with its parameters,
+    for an owner or an app; None for anyone else (staff, nobody)."""
+    owner, app = owner_of(user), app_of(user)
+    if owner is not None:
+        return OWNER_SEES_CONVERSATION, {"user": owner.id}
+    if app is not None:
+        return APP_SEES_CONVERSATION, {"agent": app.agent_id}
+    return None
 
 
 def conversation_is_visible_to(user: Any, conversation_id: uuid.UUID) -> bool:
     """Whether the conversation is one of conversation_queryset_for(user)."""
-    owner, app = owner_of(user), app_of(user)
-    parameters: dict[str, uuid.UUID | str]
-    if owner is not None:
-        query = OWNER_SEES_CONVERSATION_SQL
-        parameters = {"conversation": conversation_id, "user": owner.id}
-    elif app is not None:
-        query = APP_SEES_CONVERSATION_SQL
-        parameters = {"conversation": conversation_id, "agent": app.agent_id}
-    else:
+    sees = _sees_conversation(user)
+    if sees is None:
         return conversation_queryset_for(user).filter(pk=conversation_id).exists()
+    condition, parameters = sees
     with connection.cursor() as cursor:
-        cursor.execute(query, parameters)
+        cursor.execute(
+            f"SELECT 1 FROM {CONVERSATION_AND_AGENT} "  # noqa: S608 - constants
+            f"WHERE c.id = %(conversation)s AND {condition}",
+            {**parameters, "conversation": conversation_id},
+        )
         return cursor.fetchone() is not None
 
 
@@ -88,10 +95,24 @@ MESSAGE_LIST_ROWS = model_columns(
 )  # fmt: skip
 
 
-def message_rows_of_conversation(conversation_id: uuid.UUID) -> SqlRows:
-    """messages_of_conversation as the messages page reads it: its MESSAGE_LIST_ROWS. The
-    paginator orders them (created_at, id), which idx_messages_conversation_time serves."""
-    return SqlRows(
+def message_rows_for(user: Any, conversation_id: uuid.UUID) -> SqlRows:
+    """The conversation's messages as the messages page reads them (MESSAGE_LIST_ROWS),
+    if the caller may see the conversation, else none: the page and the visibility check
+    in one statement. An empty page does not say which: ask conversation_is_visible_to.
+    The paginator orders them (created_at, id), which idx_messages_conversation_time serves.
+    """
+    rows = SqlRows(
         MESSAGE_LIST_ROWS, "messages m", where="m.conversation_id = %(conversation)s",
         parameters={"conversation": conversation_id}, model=Message,
     )  # fmt: skip
+    sees = _sees_conversation(user)
+    if sees is not None:
+        condition, parameters = sees
+        return replace(
+            rows, source=f"messages m JOIN {CONVERSATION_AND_AGENT} ON c.id = m.conversation_id",
+            where=f"m.conversation_id = %(conversation)s AND {condition}",
+            parameters={**rows.parameters, **parameters},
+        )  # fmt: skip
+    if conversation_queryset_for(user).filter(pk=conversation_id).exists():
+        return rows  # staff: one query more, off the hot path
+    return replace(rows, where="FALSE")

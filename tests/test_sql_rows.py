@@ -1,7 +1,7 @@
 """The hot lists' hand-written SELECTs (core.sql_rows) read exactly what their querysets read.
 
 The agents list pages `agents.selectors.agent_rows_for(user)` and a conversation's page
-`message_rows_of_conversation`; the detail routes and everything else use the querysets.
+`message_rows_for`; the detail routes and everything else use the querysets.
 Both must give the same rows, in the same order, for every caller and filter, or a list
 would show what a detail route hides (or the reverse).
 """
@@ -18,10 +18,12 @@ from agents.models import A1Agent, AgentAccess, AgentMember
 from agents.selectors import AGENT_LIST_ROWS, agent_queryset_for, agent_rows_for
 from conversations.selectors import (
     MESSAGE_LIST_ROWS,
-    message_rows_of_conversation,
+    conversation_is_visible_to,
+    conversation_queryset_for,
+    message_rows_for,
     messages_of_conversation,
 )
-from core.principals import Owner
+from core.principals import AppPrincipal, Owner
 from core.sql_rows import SqlRows
 from tests.factories import AgentFactory, ConversationFactory, MessageFactory
 from tests.teams_world import OTHER_TEAM, TEAM, team_world
@@ -49,9 +51,17 @@ def rows_of(rows: SqlRows) -> list[dict[str, Any]]:
     return rows.order_by(*ORDER)[0:1000]
 
 
+def as_read(rows: Any) -> list[dict[str, Any]]:
+    """Rows as SqlRows reads them: UUIDs as their text (what the responses write)."""
+    return [
+        {name: str(value) if isinstance(value, uuid.UUID) else value for name, value in row.items()}
+        for row in rows
+    ]
+
+
 def queryset_rows(user: Any, **lookups: Any) -> list[dict[str, Any]]:
     queryset = agent_queryset_for(user).filter(**lookups).order_by(*ORDER)
-    return list(queryset.values(*AGENT_LIST_ROWS))
+    return as_read(queryset.values(*AGENT_LIST_ROWS))
 
 
 @pytest.mark.parametrize("caller", CALLERS)
@@ -99,11 +109,37 @@ def test_a_conversations_rows_are_its_messages(agents: None) -> None:
         MessageFactory.create(conversation=conversation, content=f"m{n}", metadata={"n": n})
     MessageFactory.create(conversation=ConversationFactory.create(), content="elsewhere")
 
-    rows = message_rows_of_conversation(conversation.pk).order_by("created_at", "id")[0:100]
+    owner = Owner(id="editor")
+    rows = message_rows_for(owner, conversation.pk).order_by("created_at", "id")[0:100]
 
     expected = messages_of_conversation(conversation.pk).values(*MESSAGE_LIST_ROWS)
-    assert rows == list(expected)
+    assert rows == as_read(expected)
     assert [row["metadata"] for row in rows] == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+@pytest.mark.parametrize("caller", [*CALLERS, "app", "other_app", "staff", "anonymous"])
+def test_a_callers_messages_are_there_exactly_when_the_conversation_is_visible(
+    agents: None, caller: str, django_user_model: Any
+) -> None:
+    principals = {
+        "app": lambda agent: AppPrincipal(agent.app_id, agent.pk, agent.owner_id),
+        "other_app": lambda agent: AppPrincipal(uuid.uuid4(), uuid.uuid4(), "someone"),
+        "staff": lambda agent: django_user_model.objects.get_or_create(
+            username="boss", defaults={"is_staff": True, "is_superuser": True}
+        )[0],
+        "anonymous": lambda agent: AnonymousUser(),
+    }
+    for handle in ("editor_own", "team_open", "team_closed", "other_team"):
+        agent = A1Agent.objects.get(handle=handle)
+        conversation = ConversationFactory.create(agent=agent)
+        MessageFactory.create(conversation=conversation, content="hello")
+        user = principals.get(caller, lambda agent: Owner(id=caller))(agent)
+
+        rows = message_rows_for(user, conversation.pk).order_by("created_at", "id")[0:10]
+
+        visible = conversation_is_visible_to(user, conversation.pk)
+        assert visible == conversation_queryset_for(user).filter(pk=conversation.pk).exists()
+        assert len(rows) == (1 if visible else 0), (caller, handle)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +167,7 @@ def test_the_agents_list_finds_the_callers_agents_through_the_owner_index() -> N
 
 
 def test_a_conversations_page_reads_through_its_time_index() -> None:
-    rows = message_rows_of_conversation(uuid.uuid4()).order_by("created_at", "id")
+    rows = message_rows_for(Owner(id="u"), uuid.uuid4()).order_by("created_at", "id")
 
     text = plan(rows.sql() + " LIMIT 51", rows.parameters)
 

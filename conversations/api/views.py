@@ -238,12 +238,13 @@ class ConversationMessagesView(generics.GenericAPIView[Message]):
     staff_resource = "message"
 
     def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
-        if not selectors.conversation_is_visible_to(request.user, conversation_id):
-            raise Http404
-        # One hand-written SELECT, paged by DRF's cursor (core.sql_rows).
-        rows: Any = selectors.message_rows_of_conversation(conversation_id)
+        # One hand-written SELECT, paged by DRF's cursor (core.sql_rows), that also checks
+        # the caller may see the conversation; only an empty page needs asking which it is.
+        rows: Any = selectors.message_rows_for(request.user, conversation_id)
         page: Any = self.paginate_queryset(rows)
         assert page is not None  # the page is always paginated
+        if not page and not selectors.conversation_is_visible_to(request.user, conversation_id):
+            raise Http404
         zone = timezone.get_current_timezone()
         return self.get_paginated_response([message_list_item(row, zone) for row in page])
 
