@@ -29,6 +29,8 @@ NOT_INTEGER = "A valid integer is required."
 
 
 def _integer(value: Any, maximum: int) -> tuple[int | None, str | None]:
+    if type(value) is int and 0 <= value <= maximum:  # the usual case, first (not a bool)
+        return value, None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None, NOT_INTEGER
     if isinstance(value, float):

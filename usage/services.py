@@ -19,6 +19,7 @@ row lock waits on Python; conversations call it inside their own transaction.
 """
 
 import datetime as dt
+import json
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -85,10 +86,10 @@ WITH agent AS MATERIALIZED (
     FOR SHARE OF a
 ),
 input AS (
-    SELECT * FROM unnest(
-        %(ids)s::text[], %(at)s::timestamptz[], %(messages)s::integer[],
-        %(api_calls)s::integer[], %(compute)s::integer[], %(storage)s::bigint[]
-    ) AS e(event_id, occurred_at, messages, api_calls, compute_seconds, storage_bytes)
+    SELECT * FROM json_to_recordset(%(events)s::json) AS e(
+        event_id text, occurred_at timestamptz, messages integer, api_calls integer,
+        compute_seconds integer, storage_bytes bigint
+    )
 ),
 new_ids AS (
     INSERT INTO usage_event_ids (agent_id, event_id, occurred_at)
@@ -182,16 +183,23 @@ SELECT (SELECT count(*) FROM agent),
 
 def _run_ingest_statement(agent_id: Any, events: list[UsageEvent], *, remember_ids: bool) -> int:
     """Count the events with INGEST_SQL; return how many were new."""
-    parameters = {
-        "agent": agent_id,
-        "remember": remember_ids,
-        "ids": [event.event_id for event in events],
-        "at": [event.occurred_at for event in events],
-        "messages": [event.messages for event in events],
-        "api_calls": [event.api_calls for event in events],
-        "compute": [event.compute_seconds for event in events],
-        "storage": [event.storage_bytes for event in events],
-    }
+    # The events go as one JSON document (json_to_recordset in `input`): psycopg dumps six
+    # arrays of a batch element by element in Python, twice the CPU (about 4 ms a batch of
+    # 1000 against 2). The ids are text_problem-clean, so every one is storable text.
+    events_json = json.dumps(
+        [
+            {
+                "event_id": event.event_id,
+                "occurred_at": event.occurred_at.isoformat(),
+                "messages": event.messages,
+                "api_calls": event.api_calls,
+                "compute_seconds": event.compute_seconds,
+                "storage_bytes": event.storage_bytes,
+            }
+            for event in events
+        ]
+    )
+    parameters = {"agent": agent_id, "remember": remember_ids, "events": events_json}
     try:
         # Inside a caller's transaction a savepoint keeps that transaction usable after a
         # refusal; in autocommit the statement is its own transaction.
