@@ -30,8 +30,8 @@ control_socket_disable = True
 def post_worker_init(worker: object) -> None:
     """Move everything the worker has loaded (Django, the URLconf and every view it imports)
     out of the garbage collector's reach: a full collection otherwise walks those 200,000
-    objects, about 40 ms with the GIL held, and each one stalls every request of the worker
-    (the p99 under load). Request garbage is still collected as before."""
+    objects with the GIL held, stalling every request of the worker (in process, 84 ms
+    against 2 ms once frozen; docs/scaling.md). Request garbage is still collected."""
     import gc
 
     from django.urls import get_resolver

@@ -56,6 +56,12 @@ def _from_microseconds(value: int) -> dt.datetime:
     return EPOCH + dt.timedelta(microseconds=value)
 
 
+def _json(value: str) -> Any:
+    # `{}` is most JSON columns' default (a message's metadata): a new dict, without the
+    # parser's 0.7 µs.
+    return {} if value == "{}" else json.loads(value)
+
+
 def model_column(model: type[models.Model], name: str, sql: str) -> Column:
     """The column of the model's field `name`, named `sql`, read as cheaply as PostgreSQL
     and psycopg allow and decoded to what the ORM gives, or to its JSON form:
@@ -75,7 +81,7 @@ def model_column(model: type[models.Model], name: str, sql: str) -> Column:
     if isinstance(target, models.UUIDField):
         return Column(sql, select=f"{sql}::text")
     if isinstance(model_field, models.JSONField) and model_field.decoder is None:
-        return Column(sql, decode=json.loads)
+        return Column(sql, decode=_json)
     if hasattr(model_field, "from_db_value"):
         from_db = model_field.from_db_value
         return Column(sql, decode=lambda value: from_db(value, None, connection))
