@@ -20,7 +20,7 @@ from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
 from agents.models import HANDLE_MAX_LENGTH, HANDLE_MIN_LENGTH, HANDLE_PATTERN
 from core.schema import SeedIndex
-from teams.models import Team
+from teams.models import owning_team, team_is_owner
 
 
 class Visibility(models.TextChoices):
@@ -71,17 +71,9 @@ class AgentTemplate(models.Model):
     # The account that owns the template: a user's id, or for a team's template the team's
     # id, like an agent's (`a1_agents.owner_id`): the account of the agent it was made from.
     owner_id = models.TextField()
-    # Set when the owner is a team (then `owner_id` is its id; docs/teams.md). A team's row
-    # is never deleted (a tombstone), so no cascade is needed; the owner index finds them.
-    team = models.ForeignKey(
-        Team,
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_column="team_id",
-        related_name="+",
-        db_index=False,
-    )
+    # The owning team, if a team owns it (teams.models.owning_team); the owner index
+    # finds a team's templates.
+    team = owning_team()
     source_agent = models.ForeignKey(
         "agents.A1Agent",
         null=True,
@@ -146,11 +138,7 @@ class AgentTemplate(models.Model):
                 condition=Q(latest_version__gte=0),
                 name="agent_templates_latest_version_not_negative",
             ),
-            # A team's template is owned by the team, as a team's agent is.
-            models.CheckConstraint(
-                condition=Q(team__isnull=True) | Q(owner_id=F("team_id")),
-                name="agent_templates_team_is_owner",
-            ),
+            team_is_owner("agent_templates_team_is_owner"),
             # Only a listed template can be featured.
             models.CheckConstraint(
                 condition=Q(featured=False) | LISTED, name="agent_templates_featured_is_listed"

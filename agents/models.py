@@ -10,12 +10,12 @@ import uuid
 
 from django.contrib.postgres.functions import RandomUUID, TransactionNow
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.db.models.functions import Length, Lower
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
 from core.encryption import EncryptedTextField
-from teams.models import Team
+from teams.models import owning_team, team_is_owner
 
 
 class AgentStatus(models.TextChoices):
@@ -94,17 +94,9 @@ class A1Agent(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
     # The account that owns the agent: a user's id, or for a team's agent the team's id.
     owner_id = models.TextField()
-    # Beyond the seed: set when the owner is a team (then `owner_id` is its id; see
-    # docs/teams.md). A team's row is never deleted (a tombstone), so no cascade is needed.
-    team = models.ForeignKey(
-        Team,
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_column="team_id",
-        related_name="+",
-        db_index=False,  # the partial index below: most agents have no team
-    )
+    # Beyond the seed: the owning team, if a team owns it (teams.models.owning_team); the
+    # partial index below serves it, as most agents have no team.
+    team = owning_team()
     app = models.OneToOneField(
         App, on_delete=models.DO_NOTHING, db_column="app_id", related_name="+"
     )
@@ -170,12 +162,7 @@ class A1Agent(models.Model):
             models.UniqueConstraint(fields=["handle"], name="a1_agents_handle_key"),
             # Handles are unique without regard to case; this index also serves lookups.
             models.UniqueConstraint(Lower("handle"), name="a1_agents_handle_lower_key"),
-            # A team's agent is owned by the team: everything keyed by the owner (limits,
-            # subscription, usage, the close) is the team's.
-            models.CheckConstraint(
-                condition=Q(team__isnull=True) | Q(owner_id=F("team_id")),
-                name="a1_agents_team_is_owner",
-            ),
+            team_is_owner("a1_agents_team_is_owner"),
             # Only a team's agent is restricted to some of its members.
             models.CheckConstraint(
                 condition=Q(access=AgentAccess.TEAM)

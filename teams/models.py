@@ -11,7 +11,7 @@ import uuid
 
 from django.contrib.postgres.functions import RandomUUID, TransactionNow
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -47,6 +47,29 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or self.id
+
+
+def owning_team() -> "models.ForeignKey[Team | None, Team | None]":
+    """The `team` column of a row a user or a team owns (an agent, a template): set when
+    the owner is a team, whose id is then the row's `owner_id` (team_is_owner holds it;
+    docs/teams.md). A team's row is never deleted (a tombstone), so no cascade is needed."""
+    return models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_column="team_id",
+        related_name="+",
+        db_index=False,
+    )
+
+
+def team_is_owner(name: str) -> models.CheckConstraint:
+    """A team's row is owned by the team: everything keyed by the owner (limits, the
+    subscription, usage, the close) is then the team's."""
+    return models.CheckConstraint(
+        condition=Q(team__isnull=True) | Q(owner_id=F("team_id")), name=name
+    )
 
 
 class TeamMembership(models.Model):
