@@ -68,24 +68,26 @@ def conversation_open(
     """
     _hold_active_agent(agent_id)
     while True:
-        with connection.cursor() as cursor:
-            cursor.execute(
+        # The row comes back whole (RETURNING *, through raw() for the fields' decoding), so
+        # a new conversation costs no second read.
+        inserted = list(
+            AgentConversation.objects.raw(
                 """
                 INSERT INTO agent_conversations
                     (agent_id, channel, external_user_id, thread_id, metadata)
                 VALUES (%s, %s, %s, %s, %s::jsonb)
                 ON CONFLICT (agent_id, channel, thread_id) WHERE thread_id IS NOT NULL
                 DO NOTHING
-                RETURNING id, started_at
+                RETURNING *
                 """,
                 [agent_id, channel, external_user_id, thread_id, json.dumps(metadata or {})],
             )
-            row = cursor.fetchone()
-        if row is not None:
+        )
+        if inserted:
+            conversation = inserted[0]
             rollups.conversation_started_count(
-                agent_id=agent_id, channel=channel, started_at=row[1]
+                agent_id=agent_id, channel=channel, started_at=conversation.started_at
             )
-            conversation = AgentConversation.objects.get(pk=row[0])
             _emit(
                 conversation.agent_id, "conversation.created", conversation_event_data(conversation)
             )

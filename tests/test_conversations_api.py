@@ -185,6 +185,26 @@ def test_a_paused_agent_through_the_service_opens_nothing(
     assert open_conversation(api_client, app).status_code == 409
 
 
+def test_opening_a_conversation_reads_no_row_it_just_wrote(
+    mine: tuple[A1Agent, dict[str, str]],
+) -> None:
+    """The INSERT returns the whole row: no SELECT of agent_conversations follows it."""
+    from conversations.services import conversation_open
+
+    agent, _ = mine
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        conversation, created = conversation_open(
+            agent_id=agent.pk, channel="web", external_user_id="u-1", metadata={"a": [1]}
+        )
+
+    assert created
+    stored = AgentConversation.objects.get(pk=conversation.pk)
+    assert (conversation.metadata, conversation.started_at) == (stored.metadata, stored.started_at)
+    assert (conversation.external_user_id, conversation.status) == ("u-1", stored.status)
+    reads = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("SELECT")]
+    assert not [sql for sql in reads if 'FROM "agent_conversations"' in sql], reads
+
+
 def test_owners_and_staff_cannot_open_conversations_403(
     api_client: APIClient, owner_headers: Headers, mine: tuple[A1Agent, dict[str, str]]
 ) -> None:
