@@ -181,31 +181,25 @@ SELECT id, (SELECT count(*) FROM new_user) FROM m
     _counts_upsert("agent_activity_day_totals", "agent_id, day", "%(agent)s, %(day)s"),
 )
 
+
 # A first answer to a conversation started on an earlier day counts on the day it started
 # (another row than the message's day, so a statement of its own).
-ANSWERED_ON_START_DAY_SQL = """
+def _count_on_day_sql(counter: str) -> str:
+    """Add one to `counter` of the agent's day on the channel and of its day's totals."""
+    return f"""
 WITH day_row AS (
-    INSERT INTO agent_activity_days AS r (agent_id, day, channel, conversations_answered)
+    INSERT INTO agent_activity_days AS r (agent_id, day, channel, {counter})
     VALUES (%(agent)s, %(day)s, %(channel)s, 1)
-    ON CONFLICT (agent_id, day, channel) DO UPDATE
-    SET conversations_answered = r.conversations_answered + 1
+    ON CONFLICT (agent_id, day, channel) DO UPDATE SET {counter} = r.{counter} + 1
 )
-INSERT INTO agent_activity_day_totals AS r (agent_id, day, conversations_answered)
+INSERT INTO agent_activity_day_totals AS r (agent_id, day, {counter})
 VALUES (%(agent)s, %(day)s, 1)
-ON CONFLICT (agent_id, day) DO UPDATE SET conversations_answered = r.conversations_answered + 1
-"""
+ON CONFLICT (agent_id, day) DO UPDATE SET {counter} = r.{counter} + 1
+"""  # noqa: S608 (a column name of ours; values are parameters)
 
-CONVERSATION_STARTED_SQL = """
-WITH day_row AS (
-    INSERT INTO agent_activity_days AS r (agent_id, day, channel, conversations_started)
-    VALUES (%(agent)s, (%(at)s::timestamptz AT TIME ZONE 'UTC')::date, %(channel)s, 1)
-    ON CONFLICT (agent_id, day, channel) DO UPDATE
-    SET conversations_started = r.conversations_started + 1
-)
-INSERT INTO agent_activity_day_totals AS r (agent_id, day, conversations_started)
-VALUES (%(agent)s, (%(at)s::timestamptz AT TIME ZONE 'UTC')::date, 1)
-ON CONFLICT (agent_id, day) DO UPDATE SET conversations_started = r.conversations_started + 1
-"""
+
+ANSWERED_ON_START_DAY_SQL = _count_on_day_sql("conversations_answered")
+CONVERSATION_STARTED_SQL = _count_on_day_sql("conversations_started")
 
 
 # An end user's first message of a day on a channel (a new agent_activity_users row) also
@@ -302,8 +296,9 @@ def conversation_started_count(
 ) -> None:
     """Count a conversation just opened on the day it started."""
     with connection.cursor() as cursor:
+        day = started_at.astimezone(dt.UTC).date()
         cursor.execute(
-            CONVERSATION_STARTED_SQL, {"agent": agent_id, "at": started_at, "channel": channel}
+            CONVERSATION_STARTED_SQL, {"agent": agent_id, "day": day, "channel": channel}
         )
 
 
