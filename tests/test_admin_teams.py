@@ -107,3 +107,29 @@ def test_the_teams_list_keeps_its_query_count(
         response = client.get(TEAMS)
 
     assert response.status_code == 200
+
+
+def test_a_teams_page_lists_its_templates_and_the_template_admin_finds_them_by_team(
+    acme: Any,
+) -> None:
+    from agent_templates.services import template_create
+
+    template_create(owner_id=TEAM, agent_id=acme.pk, slug="acme_kit", name="Acme kit")
+    template_create(owner_id="editor", agent_id=_own_agent("editor").pk, slug="mine", name="M")
+
+    client = support()
+    page = client.get(f"{TEAMS}{TEAM}/change/").content.decode()
+    found = client.get("/admin/agent_templates/agenttemplate/", {"q": TEAM}).content.decode()
+
+    templates_panel = page.split('id="panel-templates"', 1)[1]
+    assert "acme_kit" in templates_panel
+    assert ">mine<" not in templates_panel
+    assert "acme_kit" in found
+    assert ">mine<" not in found
+
+
+def _own_agent(owner_id: str) -> Any:
+    agent, _ = agent_create(
+        owner_id=owner_id, name="Own", handle=f"{owner_id}_own", agent_type="work"
+    )
+    return agent

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import (
     Http404,
     HttpRequest,
@@ -71,7 +71,9 @@ class AgentTemplateAdmin(StaffPermissionsAdmin, ExactIdSearchAdmin):
     )  # fmt: skip
     list_filter = ("moderation_status", "visibility", "featured", "category")
     search_fields = ("slug",)  # shows the search box
-    search_help_text = "Exact slug (any case), template id or source agent id."
+    search_help_text = (
+        "Exact slug (any case), owner (a user's or team's id), template id or source agent id."
+    )
     id_search_fields = ("pk", "source_agent_id")
     fields = TEMPLATE_FIELDS
     readonly_fields = TEMPLATE_FIELDS
@@ -81,7 +83,8 @@ class AgentTemplateAdmin(StaffPermissionsAdmin, ExactIdSearchAdmin):
     change_form_template = "admin/agent_templates/agenttemplate/change_form.html"
 
     def search_other(self, queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
-        return queryset.filter(slug_is(term.lstrip("@")))
+        # The slug through its lower() index, the owner through the owner index.
+        return queryset.filter(Q(slug_is(term.lstrip("@"))) | Q(owner_id=term))
 
     def has_moderate_permission(self, request: HttpRequest) -> bool:
         return self.staff_may(request, "moderate")

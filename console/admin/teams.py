@@ -1,8 +1,9 @@
 """Teams (the Stack Auth mirror) in the support console.
 
 A team's page shows its current members with their Stack Auth permissions and the role
-those give, its agents, and its subscription (a `user_subscriptions` row keyed by the team's
-id, see docs/teams.md). Read-only: Stack Auth owns teams, its webhooks feed the mirror.
+those give, its agents, its templates, and its subscription (a `user_subscriptions` row
+keyed by the team's id, see docs/teams.md). Read-only: Stack Auth owns teams, its webhooks
+feed the mirror.
 """
 
 from typing import Any
@@ -15,6 +16,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from agent_templates.selectors import templates_of_owner
 from agents.selectors import agent_count_column, agent_counts_for_owner, agents_of_owner
 from billing.selectors import subscription_of_user, user_plan_id_column
 from console.admin_base import ExactIdSearchAdmin, PanelsAdmin, ReadOnlyAdmin
@@ -23,6 +25,7 @@ from teams.models import Team, TeamMembership
 from teams.selectors import team_members
 
 TEAM_PAGE_AGENTS = 50
+TEAM_PAGE_TEMPLATES = 50
 TEAM_PAGE_MEMBERS = 500
 
 
@@ -32,6 +35,7 @@ def team_panels(team: Team) -> dict[str, Any]:
     subscription = subscription_of_user(team.pk)
     agents = agents_of_owner(team.pk)
     members = team_members(team.pk, limit=TEAM_PAGE_MEMBERS + 1)  # one more: cut short?
+    templates = templates_of_owner(team.pk).order_by("-created_at", "-id")
     return {
         "overview": subscription_overview(team.pk, counts),
         "subscription": subscription,
@@ -47,6 +51,12 @@ def team_panels(team: Team) -> dict[str, Any]:
         "agent_total": agents.count(),
         "agents_url": reverse("admin:agents_a1agent_changelist") + "?" + urlencode({"q": team.pk}),
         "page_limit": TEAM_PAGE_AGENTS,
+        "templates": list(templates[:TEAM_PAGE_TEMPLATES]),
+        "template_total": templates.count(),
+        "templates_url": reverse("admin:agent_templates_agenttemplate_changelist")
+        + "?"
+        + urlencode({"q": team.pk}),
+        "template_limit": TEAM_PAGE_TEMPLATES,
     }
 
 
