@@ -60,6 +60,30 @@ def test_a_single_event_is_counted_on_its_utc_day(api_client: APIClient, app: An
     assert usage_of(agent) == {timezone.now().date(): (2, 3, 0, 0)}
 
 
+OFFSETS = {
+    "+05:30": dt.timedelta(hours=5, minutes=30),
+    "-09:00": -dt.timedelta(hours=9),
+    "+05:30:15": dt.timedelta(hours=5, minutes=30, seconds=15),
+    "+05:30:15.5": dt.timedelta(hours=5, minutes=30, seconds=15.5),
+}
+
+
+@pytest.mark.parametrize("offset", OFFSETS)
+def test_an_event_with_any_offset_python_reads_is_counted_on_its_utc_day(
+    api_client: APIClient, app: Any, offset: str
+) -> None:
+    """The batch reaches PostgreSQL in UTC: it refused an offset with fractional seconds
+    (`+05:30:15.5`), which Python's parser takes, as `invalid input syntax`."""
+    agent, headers = app
+    moment = (timezone.now() - dt.timedelta(hours=1)).astimezone(dt.timezone(OFFSETS[offset]))
+    stamp = moment.replace(tzinfo=None).isoformat() + offset
+
+    response = post(api_client, headers, {"id": f"e{offset}", "timestamp": stamp, "messages": 1})
+
+    assert response.status_code == 202, response.content
+    assert usage_of(agent) == {moment.astimezone(dt.UTC).date(): (1, 0, 0, 0)}
+
+
 def test_a_batch_adds_up_per_day_with_estimated_cost(api_client: APIClient, app: Any) -> None:
     agent, headers = app
     events = [

@@ -190,7 +190,9 @@ def _run_ingest_statement(agent_id: Any, events: list[UsageEvent], *, remember_i
         [
             {
                 "event_id": event.event_id,
-                "occurred_at": event.occurred_at.isoformat(),
+                # In UTC: PostgreSQL reads no offset with fractional seconds, which
+                # Python's parser accepts (`+05:30:15.5`).
+                "occurred_at": event.occurred_at.astimezone(dt.UTC).isoformat(),
                 "messages": event.messages,
                 "api_calls": event.api_calls,
                 "compute_seconds": event.compute_seconds,
