@@ -169,21 +169,8 @@ def stack_user_delete(
             """,
             [user_id],
         )
-    # Nothing more is sent to their webhook endpoints (not even their agents' deletion).
-    owner_notifications_delete(owner_id=user_id)
-    # Their templates go too (clones made from them stay, as their owners' agents); locked
-    # before the subscription, in the order a clone takes them (template, then subscription).
-    template_delete_all_for_owner(owner_id=user_id, actor=actor)
-    subscription = subscription_end_for_deleted_user(
-        user_id=user_id, reason="stack_auth_user_deleted", actor=actor
-    )
-    if subscription.stripe_subscription_id:
-        # Recorded by billing in this transaction; sent to Stripe by a task once it commits.
-        stripe_cancellation_send_on_commit(
-            stripe_subscription_id=subscription.stripe_subscription_id
-        )
     # The agents they created for a team are the team's (their owner is the team): they stay.
-    agents_deleted = agent_delete_all_for_owner(owner_id=user_id, actor=actor)
+    agents_deleted = _account_close(owner_id=user_id, reason="stack_auth_user_deleted", actor=actor)
     memberships_end_for_user(user_id=user_id, event_at=event_at, event_id=event_id)
     # Tokens issued before the deletion stay valid for minutes; the mark lets the
     # authentication layer refuse them without a database read per request. A cache outage
@@ -206,18 +193,26 @@ def stack_team_delete(*, team_id: str, actor: Actor | None = None) -> int:
     """
     actor = actor or Actor.stack_auth()
     team_delete(team_id=team_id)
-    # As for a user: nothing more is sent to the team's webhook endpoints.
-    owner_notifications_delete(owner_id=team_id)
-    # Its templates go as a user's do; clones other accounts made of them stay, unlinked.
-    template_delete_all_for_owner(owner_id=team_id, actor=actor)
-    subscription = subscription_end_for_deleted_user(
-        user_id=team_id, reason="stack_auth_team_deleted", actor=actor
-    )
+    return _account_close(owner_id=team_id, reason="stack_auth_team_deleted", actor=actor)
+
+
+def _account_close(*, owner_id: str, reason: str, actor: Actor) -> int:
+    """What a deleted account (a user or a team) loses, in the order creation and cloning
+    lock them; return how many agents were deleted.
+
+    Its webhook endpoints go first, so nothing more is sent to them (not even the agents'
+    deletion); then its templates (clones other accounts made of them stay, unlinked),
+    locked before the subscription as a clone takes them; its subscription ends, and is
+    cancelled at Stripe by a task once this commits; last, its agents.
+    """
+    owner_notifications_delete(owner_id=owner_id)
+    template_delete_all_for_owner(owner_id=owner_id, actor=actor)
+    subscription = subscription_end_for_deleted_user(user_id=owner_id, reason=reason, actor=actor)
     if subscription.stripe_subscription_id:
         stripe_cancellation_send_on_commit(
             stripe_subscription_id=subscription.stripe_subscription_id
         )
-    return agent_delete_all_for_owner(owner_id=team_id, actor=actor)
+    return agent_delete_all_for_owner(owner_id=owner_id, actor=actor)
 
 
 # Svix retries a failed delivery for about 27 hours; a month also covers messages resent by
