@@ -89,6 +89,20 @@ REACHABLE_BY_OWNER_SQL = f"""(
 )"""  # noqa: S608 - constants
 
 
+# The `team` filter of the lists: a team's id, or this for the caller's own agents only.
+OWN_AGENTS_ONLY = "none"
+
+
+def of_team(agents: Any, team: str | None) -> Any:
+    """Narrow agents (a queryset or the list's SqlRows) to one team's, or with
+    OWN_AGENTS_ONLY to those no team owns; None or empty leaves them as they are."""
+    if team == OWN_AGENTS_ONLY:
+        return agents.filter(team_id__isnull=True)
+    if team:
+        return agents.filter(team_id=team)
+    return agents
+
+
 def agent_queryset_for(user: Any) -> QuerySet[A1Agent]:
     """Agents the caller may see: an owner's own and their teams', or all of them for staff;
     none otherwise."""

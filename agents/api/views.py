@@ -48,9 +48,7 @@ class AgentFilter(RowsFilterSet):
         fields = ("status", "agent_type", "team")
 
     def filter_team(self, queryset: Any, name: str, value: str) -> Any:
-        if value == "none":
-            return queryset.filter(team_id__isnull=True)
-        return queryset.filter(team_id=value)
+        return selectors.of_team(queryset, value)
 
 
 # The role in an agent's team that each action needs (docs/teams.md); the owner of a

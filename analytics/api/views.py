@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.api.visibility import visible_agent_id
-from agents.selectors import agent_queryset_for
+from agents.selectors import agent_queryset_for, of_team
 from analytics.api.serializers import (
     AgentAnalyticsSerializer,
     AnalyticsQuerySerializer,
@@ -217,12 +217,7 @@ class AnalyticsSummaryView(AnalyticsView):
         query = AnalyticsSummaryQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         fields = query.validated_data
-        visible = agent_queryset_for(request.user)
-        team = fields.get("team")
-        if team == "none":
-            visible = visible.filter(team__isnull=True)
-        elif team:
-            visible = visible.filter(team_id=team)
+        visible = of_team(agent_queryset_for(request.user), fields.get("team"))
         agents = list(visible.order_by("handle", "id").values_list("id", "name", "handle"))
         report = analytics_report(
             agent_ids=[agent_id for agent_id, _, _ in agents],
