@@ -7,9 +7,10 @@ tokens (at most every few minutes) and from Stack Auth's webhooks.
 
 from django.contrib.postgres.functions import TransactionNow
 from django.db import models
-from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+from core.constraints import both_or_neither
 
 
 class StackUser(models.Model):
@@ -34,11 +35,7 @@ class StackUser(models.Model):
         verbose_name = "Stack Auth user"
         indexes = [models.Index(Lower("email"), name="idx_stack_users_email_lower")]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(last_event_at__isnull=True, last_event_id__isnull=True)
-                | Q(last_event_at__isnull=False, last_event_id__isnull=False),
-                name="stack_users_last_event_complete",
-            )
+            both_or_neither("stack_users_last_event_complete", "last_event_at", "last_event_id")
         ]
 
     def __str__(self) -> str:

@@ -15,13 +15,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-
-def _last_event_complete(name: str) -> models.CheckConstraint:
-    return models.CheckConstraint(
-        condition=Q(last_event_at__isnull=True, last_event_id__isnull=True)
-        | Q(last_event_at__isnull=False, last_event_id__isnull=False),
-        name=name,
-    )
+from core.constraints import both_or_neither
 
 
 class Team(models.Model):
@@ -41,7 +35,9 @@ class Team(models.Model):
 
     class Meta:
         db_table = "teams"
-        constraints = [_last_event_complete("teams_last_event_complete")]
+        constraints = [
+            both_or_neither("teams_last_event_complete", "last_event_at", "last_event_id")
+        ]
         # Staff find a team by its name in any case (console).
         indexes = [models.Index(Lower("display_name"), name="idx_teams_name_lower")]
 
@@ -97,10 +93,8 @@ class TeamMembership(models.Model):
             models.UniqueConstraint(
                 fields=["team", "user_id"], name="team_memberships_team_user_key"
             ),
-            models.CheckConstraint(
-                condition=Q(removed_event_at__isnull=True, removed_event_id__isnull=True)
-                | Q(removed_event_at__isnull=False, removed_event_id__isnull=False),
-                name="team_memberships_removed_event_complete",
+            both_or_neither(
+                "team_memberships_removed_event_complete", "removed_event_at", "removed_event_id"
             ),
         ]
         indexes = [
